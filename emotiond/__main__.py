@@ -1,0 +1,5 @@
+import sys
+
+from emotiond.cli import main
+
+sys.exit(main())

@@ -1,0 +1,232 @@
+"""The `emotiond` command: argparse subcommands; every expected failure is one line and an exit status.
+
+Exit statuses follow sysexits.h: 64 usage, 65 bad input data, 66 input missing, 69 a model or
+runtime unavailable, 78 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from emotiond import __version__
+from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config
+from emotiond.models import Manifest, ModelError, TFLiteModel, sha256_file
+from emotiond.sources.camera import SourceError
+
+EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 64, 65, 66, 69
+REPO_DIR = Path(__file__).resolve().parent.parent
+SAMPLE_VIDEO = REPO_DIR / "samples" / "demo.mp4"
+
+log = logging.getLogger("emotiond")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config if args.config else default_config_path()
+    return load_config(path)
+
+
+# --- subcommands ---------------------------------------------------------------------------------
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    path = args.config or default_config_path() or "<defaults>"
+    print(f"{path}: ok (device {config.device_id}, camera {config.camera.source!r}, detector {config.faces.detector})")
+    return 0
+
+
+def _self_test(model: TFLiteModel) -> str:
+    """Run the model once: on its recorded reference inputs when the manifest names them."""
+    ref_name = model.manifest.raw.get("reference")
+    if ref_name and (model.manifest.path.parent / ref_name).is_file():
+        ref = np.load(model.manifest.path.parent / ref_name)
+        inputs, expected = ref["inputs_float"], ref["int8_probs"]
+        got = np.stack([model.run(x[None])[0].reshape(-1) for x in inputs])
+        diff = float(np.abs(got - expected).max())
+        agree = float(np.mean(got.argmax(1) == expected.argmax(1)))
+        status = "ok" if agree == 1.0 and diff < 0.02 else "MISMATCH"
+        return f"{status}: {len(inputs)} reference inputs, top-1 agreement {agree:.0%}, max |diff| {diff:.4f}"
+    outputs = model.run(np.zeros(model.input_shape, np.float32))
+    finite = all(np.isfinite(o).all() for o in outputs)
+    return f"{'ok' if finite else 'MISMATCH'}: ran on a zero input, outputs {[list(o.shape) for o in outputs]}"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    config = _config(args)
+    mdir = config.models_dir
+    manifests = sorted(mdir.glob("*.json"))
+    if not manifests:
+        raise ModelError(f"{mdir}: no model manifests (*.json) found")
+    failed = False
+    for path in manifests:
+        try:
+            manifest = Manifest.load(path)
+        except ModelError:
+            continue  # other JSON files (schemas) live beside the models
+        try:
+            model = TFLiteModel(manifest, config.models.backend, config.models.num_threads)
+            info = model.describe()
+            info["self_test"] = _self_test(model)
+            failed |= not info["self_test"].startswith("ok")
+        except ModelError as exc:
+            info = {"name": manifest.name, "file": str(manifest.model_path), "error": str(exc)}
+            failed = True
+        if args.json:
+            print(json.dumps(info))
+        elif "error" in info:
+            print(f"{info['name']}: ERROR {info['error']}")
+        else:
+            print(
+                f"{info['name']:<14} {info['task']:<15} {info['size_bytes'] / 1024:7.1f} KiB  "
+                f"sha256 {info['sha256'][:16]}…  input {info['input_shape']} {info['input_dtype']}  "
+                f"labels {','.join(info['labels']) or '-'}  [{info['backend']}] self-test {info['self_test']}"
+            )
+    return 1 if failed else 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import cv2
+
+    from emotiond.fusion.smoothing import decide
+    from emotiond.perception.pipeline import FacePipeline
+
+    config = _config(args)
+    pipeline = FacePipeline.from_config(config)
+    failures = 0
+    for name in args.images:
+        image = cv2.imread(name, cv2.IMREAD_COLOR) if Path(name).is_file() else None
+        if image is None:
+            why = "no such file" if not Path(name).exists() else "not a readable image"
+            print(json.dumps({"image": name, "error": why}))
+            failures += 1
+            continue
+        faces = []
+        for det in pipeline.detector.detect(image):
+            probs = pipeline.classifier.classify(image, det.box)
+            pred = decide(pipeline.labels, probs, config.expression.uncertain_below)
+            faces.append({"box": list(det.box), "detector_score": round(det.score, 4), **pred.to_dict()})
+        print(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "faces": faces}))
+    return EX_DATAERR if failures else 0
+
+
+def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True):
+    from emotiond.daemon import Daemon
+    from emotiond.perception.pipeline import FacePipeline
+    from emotiond.sinks.stdout import StdoutSink
+
+    daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files)
+    if config.output.stdout:
+        daemon.sinks.append(StdoutSink())
+    return daemon
+
+
+def _install_signal_handlers(daemon: Any) -> None:
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        daemon.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    daemon = _build_daemon(config)
+    _install_signal_handlers(daemon)
+    log.info("emotiond %s running: camera %r, device id %s", __version__, config.camera.source, config.device_id)
+    return daemon.run(max_frames=args.max_frames)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    config = _config(args)
+    video = Path(args.video) if args.video else SAMPLE_VIDEO
+    if not video.is_file():
+        raise SourceError(f"demo video {video} not found (run scripts/make_sample.py to regenerate it)")
+    config = dataclasses.replace(
+        config,
+        camera=dataclasses.replace(config.camera, source=str(video), loop=False),
+        output=dataclasses.replace(config.output, stdout=True),
+    )
+    daemon = _build_daemon(config, lossless=True, pace_files=False)
+    _install_signal_handlers(daemon)
+    return daemon.run()
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emotiond", description="Headless emotion-recognition daemon.")
+    parser.add_argument("--version", action="version", version=f"emotiond {__version__}")
+    parser.add_argument("-c", "--config", help="config file (default: /etc/emotiond/config.toml, else the shipped config.toml)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides output.log_level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="run the daemon")
+    p.add_argument("--max-frames", type=int, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run on the bundled sample video, print events, exit")
+    p.add_argument("--video", help="another video instead of the bundled sample")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check-config", help="validate the config file and exit")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("models", help="list models with size, sha256, input shape, labels and a self-test")
+    p.add_argument("--json", action="store_true", help="one JSON object per model")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("classify", help="faces and expressions in image files, one JSON line per image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=cmd_classify)
+    return parser
+
+
+ERRORS: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, EX_CONFIG),
+    (ModelError, EX_UNAVAILABLE),
+    (SourceError, EX_NOINPUT),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = args.log_level
+    if level is None:
+        try:
+            level = _config(args).output.log_level
+        except ConfigError:
+            level = "info"
+    setup_logging(level)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except tuple(cls for cls, _ in ERRORS) as exc:
+        code = next(c for cls, c in ERRORS if isinstance(exc, cls))
+        print(f"emotiond: error: {exc}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Configuration: frozen dataclasses loaded from TOML and validated before anything starts.
+
+Each section is a frozen dataclass; a field's metadata carries its allowed range or choices, so the
+one generic validator below can name the file, the key and what was expected for every mistake.
+Environment variables ``EMOTIOND_<SECTION>__<KEY>`` override single keys (value parsed as TOML).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# A source checkout keeps models/ beside the package; a wheel install puts them under share/emotiond.
+_SHARE_DIR = Path(sys.prefix) / "share" / "emotiond"
+DEFAULT_MODELS_DIR = next(
+    (d for d in (PACKAGE_DIR.parent / "models", _SHARE_DIR / "models") if (d / "expression.json").is_file()),
+    PACKAGE_DIR.parent / "models",
+)
+ENV_PREFIX = "EMOTIOND_"
+
+
+class ConfigError(Exception):
+    """A configuration mistake; the message is one line naming the file, the key and the expectation."""
+
+
+def _range(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    return {"range": (lo, hi)}
+
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str = ""  # empty: derived from the hostname
+    name: str = "emotiond"
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = "0"
+    width: int = field(default=640, metadata=_range(16, 4096))
+    height: int = field(default=480, metadata=_range(16, 4096))
+    fps: float = field(default=30.0, metadata=_range(1, 240))
+    loop: bool = False
+    reconnect_seconds: float = field(default=5.0, metadata=_range(0.1, 600))
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    dir: str = ""  # empty: the models/ folder shipped with emotiond
+    backend: str = field(default="auto", metadata=_choices("auto", "ai_edge_litert", "tflite_runtime"))
+    num_threads: int = field(default=1, metadata=_range(1, 16))
+    face_detector: str = "face_detector.json"
+    expression: str = "expression.json"
+    audio_emotion: str = "audio_emotion.json"
+
+
+@dataclass(frozen=True)
+class FacesConfig:
+    detector: str = field(default="blazeface", metadata=_choices("blazeface", "haar"))
+    detect_every: int = field(default=5, metadata=_range(1, 1000))
+    min_score: float = field(default=0.6, metadata=_range(0.0, 1.0))
+    max_faces: int = field(default=4, metadata=_range(1, 64))
+    hold_frames: int = field(default=15, metadata=_range(0, 10000))
+    min_face_px: int = field(default=24, metadata=_range(4, 4096))
+    match_iou: float = field(default=0.3, metadata=_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class ExpressionConfig:
+    every: int = field(default=10, metadata=_range(1, 1000))
+    smoothing: str = field(default="mean", metadata=_choices("mean", "ema"))
+    history: int = field(default=5, metadata=_range(1, 1000))
+    ema_alpha: float = field(default=0.4, metadata=_range(0.01, 1.0))
+    uncertain_below: float = field(default=0.4, metadata=_range(0.0, 1.0))
+    face_margin: float = field(default=0.1, metadata=_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    stdout: bool = True
+    log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class Config:
+    device: DeviceConfig = DeviceConfig()
+    camera: CameraConfig = CameraConfig()
+    models: ModelsConfig = ModelsConfig()
+    faces: FacesConfig = FacesConfig()
+    expression: ExpressionConfig = ExpressionConfig()
+    output: OutputConfig = OutputConfig()
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.models.dir) if self.models.dir else DEFAULT_MODELS_DIR
+
+    @property
+    def device_id(self) -> str:
+        import re
+        import socket
+
+        raw = self.device.id or socket.gethostname() or "emotiond"
+        return re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if typing.get_origin(tp) in (tuple, list):
+        (inner, *_rest) = typing.get_args(tp) or (Any,)
+        return f"a list of {_type_name(inner).removeprefix('a ').removeprefix('an ')}s"
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check one value against a field type; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: expected {' or '.join(_type_name(t) for t in typing.get_args(tp))}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected nothing, got {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        inner = typing.get_args(tp)[0] if typing.get_args(tp) else Any
+        return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, tp):
+        return value
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _check_limits(value: Any, meta: Mapping[str, Any], where: str) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{where}: expected one of {', '.join(map(repr, meta['choices']))}, got {value!r}")
+    if "range" in meta:
+        lo, hi = meta["range"]
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise ConfigError(f"{where}: expected a value from {lo} to {hi}, got {value!r}")
+
+
+def _build(cls: type, data: Mapping[str, Any], origin: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                f"{origin}: unknown key '{prefix}{key}' (known: {', '.join(sorted(known))})"
+            )
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in data:
+            continue
+        where = f"{origin}: key '{prefix}{name}'"
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(data[name], Mapping):
+                raise ConfigError(f"{where}: expected a [{prefix}{name}] table, got {data[name]!r}")
+            kwargs[name] = _build(tp, data[name], origin, f"{prefix}{name}.")
+            continue
+        value = _coerce(data[name], tp, where)
+        _check_limits(value, f.metadata, where)
+        kwargs[name] = value
+    instance = cls(**kwargs)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {prefix.rstrip('.') or 'config'}: {exc}") from None
+    return instance
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``EMOTIOND_SECTION__KEY=value`` variables applied."""
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if not section or not key:
+            continue
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"environment {name}: '{section}' is not a table")
+        table[key] = _parse_env_value(raw)
+    return merged
+
+
+def config_from_mapping(
+    data: Mapping[str, Any], origin: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    if environ is not None:
+        data = apply_env_overrides(dict(data), environ)
+    return _build(Config, data, origin, "")
+
+
+def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and validate a config file (None: built-in defaults); raises ConfigError on any mistake."""
+    env = os.environ if environ is None else environ
+    if path is None:
+        return config_from_mapping({}, "<defaults>", env)
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found") from None
+    except PermissionError:
+        raise ConfigError(f"{p}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    return config_from_mapping(data, str(p), env)
+
+
+def default_config_path() -> Path | None:
+    """The config file used when none is given: /etc/emotiond, then the shipped default."""
+    for candidate in (Path("/etc/emotiond/config.toml"), PACKAGE_DIR.parent / "config.toml", _SHARE_DIR / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None

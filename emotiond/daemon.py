@@ -1,0 +1,235 @@
+"""Threads and lifecycle: capture -> face pipeline -> stages (fusion) -> sinks, health, clean stop.
+
+Three threads with one job each: the capture thread keeps only the newest frame; the main loop runs
+perception; the dispatcher delivers events to stages and sinks in order, so sinks and fusion never
+need locks. Other components (audio capture, triggers, MQTT commands) hand work in through
+``emit`` and ``command``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from emotiond.config import Config
+from emotiond.events import EmotionEvent, ErrorEvent, Event
+from emotiond.perception.pipeline import FacePipeline
+from emotiond.sinks.base import Sink
+from emotiond.sources.camera import FrameSource, LatestFrameGrabber, SourceError, open_source
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[[Event], list[Event]]
+CommandHandler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Component(Protocol):
+    """Anything the daemon starts after the pipeline and stops before the sinks."""
+
+    def start(self, daemon: "Daemon") -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class CommandError(Exception):
+    """A command was refused; the message goes back to whoever sent it."""
+
+
+@dataclass
+class Health:
+    """What the watchdog and STATUS= lines report."""
+
+    fps: float = 0.0
+    faces: int = 0
+    frames: int = 0
+    dropped: int = 0
+    camera_ok: bool = False
+    last_frame_age: float = float("inf")
+    dispatcher_alive: bool = False
+    camera_error: str = ""
+
+    def healthy(self, max_frame_age: float) -> bool:
+        return self.camera_ok and self.dispatcher_alive and self.last_frame_age <= max_frame_age
+
+
+@dataclass
+class Daemon:
+    config: Config
+    pipeline: FacePipeline
+    sinks: list[Sink] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list)
+    source_factory: Callable[[], FrameSource] | None = None
+    pace_files: bool = True  # play video files at their frame rate, like a camera
+    lossless: bool = False  # process every frame (demo); live cameras drop stale frames instead
+
+    def __post_init__(self) -> None:
+        self._events: queue.Queue[Event | None] = queue.Queue(maxsize=1000)
+        self._stop = threading.Event()
+        self._commands: dict[str, CommandHandler] = {}
+        self._dispatcher = threading.Thread(target=self._dispatch, name="dispatch", daemon=True)
+        self._health = Health()
+        self._fps_window: list[float] = []
+        self._grabber: LatestFrameGrabber | None = None
+        self._last_frame_mono = 0.0
+        self.on_loop: list[Callable[["Daemon"], None]] = []  # called once per main-loop turn (watchdog)
+
+    # --- wiring -----------------------------------------------------------------------------
+    def register_command(self, name: str, handler: CommandHandler) -> None:
+        self._commands[name] = handler
+
+    def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a named command (from MQTT, the control socket, a button); returns a result dict."""
+        handler = self._commands.get(name)
+        if handler is None:
+            return {"ok": False, "error": f"unknown command {name!r} (known: {', '.join(sorted(self._commands))})"}
+        try:
+            return {"ok": True, **handler(args or {})}
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a command must never take the daemon down
+            log.exception("command %s failed", name)
+            return {"ok": False, "error": f"{name} failed: {exc}"}
+
+    def emit(self, event: Event) -> None:
+        """Hand an event to the dispatcher (thread-safe); drops the oldest when sinks fall far behind."""
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            try:
+                self._events.get_nowait()
+            except queue.Empty:
+                pass
+            log.warning("event queue full: oldest event dropped")
+            self._events.put_nowait(event)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def health(self) -> Health:
+        h = self._health
+        h.dispatcher_alive = self._dispatcher.is_alive()
+        h.last_frame_age = time.monotonic() - self._last_frame_mono if self._last_frame_mono else float("inf")
+        return h
+
+    # --- threads ----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            batch = [event]
+            for stage in self.stages:
+                batch = [out for ev in batch for out in self._run_stage(stage, ev)]
+            for ev in batch:
+                for sink in self.sinks:
+                    try:
+                        sink.handle(ev)
+                    except Exception:  # one broken sink must not silence the others
+                        log.exception("sink %s failed", type(sink).__name__)
+
+    @staticmethod
+    def _run_stage(stage: Stage, event: Event) -> list[Event]:
+        try:
+            return stage(event)
+        except Exception:
+            log.exception("stage %s failed; event passed on unchanged", getattr(stage, "__name__", stage))
+            return [event]
+
+    def _open_grabber(self) -> LatestFrameGrabber | None:
+        c = self.config.camera
+        try:
+            source = self.source_factory() if self.source_factory else open_source(c.source, c.width, c.height, c.fps, c.loop)
+        except SourceError as exc:
+            self._health.camera_ok = False
+            self._health.camera_error = str(exc)
+            return None
+        self._health.camera_ok = True
+        self._health.camera_error = ""
+        return LatestFrameGrabber(source, pace=self.pace_files, lossless=self.lossless).start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def run(self, max_frames: int | None = None) -> int:
+        """Run until stopped (or a finite source ends); returns the exit status."""
+        self._dispatcher.start()
+        for comp in self.components:
+            comp.start(self)
+        frames = 0
+        last_error = ""
+        try:
+            while not self._stop.is_set():
+                for hook in self.on_loop:
+                    hook(self)
+                if self._grabber is None:
+                    self._grabber = self._open_grabber()
+                    if self._grabber is None:
+                        if self._health.camera_error != last_error:
+                            last_error = self._health.camera_error
+                            log.error("%s; retrying every %.0f s", last_error, self.config.camera.reconnect_seconds)
+                            self.emit(ErrorEvent("camera", last_error))
+                        self._stop.wait(self.config.camera.reconnect_seconds)
+                        continue
+                    last_error = ""
+                frame = self._grabber.get(timeout=0.5)
+                if frame is None:
+                    if self._grabber.error is not None or self._grabber.finished:
+                        err = self._grabber.error
+                        self._grabber.stop()
+                        self._grabber = None
+                        if err is None:  # a finite file ended and does not loop
+                            log.info("source ended")
+                            return 0
+                        self._health.camera_ok = False
+                        self._health.camera_error = str(err)
+                    continue
+                for event in self.pipeline.process(frame.image, frame.timestamp):
+                    if isinstance(event, EmotionEvent):
+                        self._health.faces = event.scene.faces
+                    self.emit(event)
+                frames += 1
+                self._note_frame()
+                if max_frames is not None and frames >= max_frames:
+                    return 0
+            return 0
+        finally:
+            self._shutdown()
+
+    def _note_frame(self) -> None:
+        now = time.monotonic()
+        self._last_frame_mono = now
+        self._fps_window.append(now)
+        while self._fps_window and now - self._fps_window[0] > 5.0:
+            self._fps_window.pop(0)
+        h = self._health
+        h.frames += 1
+        h.camera_ok = True
+        if len(self._fps_window) > 1:
+            h.fps = (len(self._fps_window) - 1) / (self._fps_window[-1] - self._fps_window[0] or 1e-9)
+        if self._grabber is not None:
+            h.dropped = self._grabber.dropped
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        if self._grabber is not None:
+            self._grabber.stop()
+            self._grabber = None
+        for comp in reversed(self.components):
+            try:
+                comp.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(comp).__name__)
+        if self._dispatcher.is_alive():
+            self._events.put(None)
+            self._dispatcher.join(timeout=10.0)
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing sink %s failed", type(sink).__name__)

@@ -1,0 +1,131 @@
+"""Events: the one schema every sink (stdout, MQTT, display) receives.
+
+Perception and fusion produce these frozen dataclasses; ``to_dict`` is their JSON form, so a sink
+never invents its own field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+UNCERTAIN = "uncertain"
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, Mapping):
+        return {k: _round(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event: a type name and a wall-clock timestamp (seconds since the epoch)."""
+
+    type: ClassVar[str] = "event"
+    timestamp: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out: dict[str, Any] = {"type": self.type}
+        for key, value in body.items():
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                value = value.to_dict() if hasattr(value, "to_dict") else dataclasses.asdict(value)
+            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+                value = [v.to_dict() if hasattr(v, "to_dict") else dataclasses.asdict(v) for v in value]
+            out[key] = _round(value)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A probability distribution over labels with its decision (or ``uncertain``)."""
+
+    probabilities: Mapping[str, float]
+    label: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _round({"probabilities": dict(self.probabilities), "label": self.label, "confidence": self.confidence})
+
+
+@dataclass(frozen=True)
+class FaceEmotion:
+    """One tracked face: stable id, box (x, y, w, h in pixels) and its smoothed expression."""
+
+    face_id: int
+    box: tuple[int, int, int, int]
+    detector_score: float
+    prediction: Prediction
+    held: bool = False  # the detector missed it; the box is being held/tracked
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "face_id": self.face_id,
+            "box": list(self.box),
+            "detector_score": round(self.detector_score, 4),
+            "held": self.held,
+            **self.prediction.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class SceneEmotion:
+    """The aggregate over all faces in view (the room's mood)."""
+
+    faces: int
+    prediction: Prediction | None
+
+    def to_dict(self) -> dict[str, Any]:
+        base: dict[str, Any] = {"faces": self.faces}
+        if self.prediction is None:
+            base.update({"probabilities": {}, "label": None, "confidence": 0.0})
+        else:
+            base.update(self.prediction.to_dict())
+        return base
+
+
+@dataclass(frozen=True)
+class EmotionEvent(Event):
+    """Emitted each time expressions are (re)classified: per-face and scene results for one frame."""
+
+    type: ClassVar[str] = "emotion"
+    frame: int
+    faces: tuple[FaceEmotion, ...]
+    scene: SceneEmotion
+    fused: Mapping[str, Any] | None = None  # filled by the fusion stage when it runs
+
+
+@dataclass(frozen=True)
+class FaceAppeared(Event):
+    type: ClassVar[str] = "face_appeared"
+    face_id: int
+    box: tuple[int, int, int, int]
+    frame: int
+
+
+@dataclass(frozen=True)
+class FaceLost(Event):
+    type: ClassVar[str] = "face_lost"
+    face_id: int
+    frame: int
+    last_label: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    """Something failed but the daemon carries on (camera unplugged, model error, ...)."""
+
+    type: ClassVar[str] = "error"
+    component: str
+    message: str

@@ -1,0 +1,168 @@
+"""Face detection: MediaPipe BlazeFace (our own anchor decoder + weighted NMS) or OpenCV Haar.
+
+Both detectors take a BGR frame and return ``Detection`` boxes in frame pixels, so the tracker does
+not care which one ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from emotiond.models import Manifest, ModelError, TFLiteModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    score: float
+
+
+class FaceDetector(Protocol):
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+
+
+def ssd_anchors(input_size: int, strides: Sequence[int], per_layer: int = 2, offset: float = 0.5) -> np.ndarray:
+    """SSD anchor centres (N, 2) in [0, 1]; consecutive layers of equal stride share one grid."""
+    centres: list[tuple[float, float]] = []
+    i = 0
+    while i < len(strides):
+        stride = strides[i]
+        repeats = 0
+        while i < len(strides) and strides[i] == stride:
+            repeats += per_layer
+            i += 1
+        grid = int(np.ceil(input_size / stride))
+        for y in range(grid):
+            for x in range(grid):
+                centres.extend([((x + offset) / grid, (y + offset) / grid)] * repeats)
+    return np.asarray(centres, dtype=np.float32)
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[tuple[np.ndarray, float]]:
+    """Blend overlapping boxes weighted by score (MediaPipe's choice: steadier than hard NMS)."""
+    order = list(np.argsort(-scores))
+    kept: list[tuple[np.ndarray, float]] = []
+    while order:
+        top = order[0]
+        overlaps = [j for j in order if iou(tuple(boxes[top]), tuple(boxes[j])) >= iou_threshold]
+        weights = scores[overlaps]
+        blended = (boxes[overlaps] * weights[:, None]).sum(axis=0) / weights.sum()
+        kept.append((blended, float(scores[top])))
+        order = [j for j in order if j not in overlaps]
+    return kept
+
+
+class BlazeFaceDetector:
+    """BlazeFace short-range: letterbox to the model's square input, decode anchors, NMS, unletterbox."""
+
+    def __init__(self, model: TFLiteModel, min_score: float | None = None, max_faces: int = 16) -> None:
+        self.model = model
+        m = model.manifest
+        anchors = m.raw.get("anchors", {})
+        self.size = int(model.input_shape[1])
+        strides = anchors.get("strides", [8, 16, 16, 16])
+        self.anchors = ssd_anchors(
+            int(anchors.get("input_size", self.size)),
+            strides,
+            int(anchors.get("anchors_per_location", 2)),
+            float(anchors.get("anchor_offset", 0.5)),
+        )
+        self.box_scale = float(anchors.get("box_scale", anchors.get("x_scale", self.size)))
+        self.clip = float(m.thresholds.get("score_clip", 100.0))
+        self.min_score = float(min_score if min_score is not None else m.thresholds.get("min_score", 0.5))
+        self.iou = float(m.thresholds.get("iou", 0.3))
+        self.max_faces = max_faces
+        outputs = model.output_by_shape()
+        n = len(self.anchors)
+        self._reg_idx = next((i for s, i in outputs.items() if s[-2:] == (n, 16)), None)
+        self._cls_idx = next((i for s, i in outputs.items() if s[-2:] == (n, 1)), None)
+        if self._reg_idx is None or self._cls_idx is None:
+            raise ModelError(f"{m.model_path}: outputs {list(outputs)} do not match {n} BlazeFace anchors")
+        lo, hi = m.input_range
+        self._lo, self._hi = lo, hi
+
+    def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+        h, w = rgb.shape[:2]
+        side = max(h, w)
+        pad_y, pad_x = (side - h) // 2, (side - w) // 2
+        square = cv2.copyMakeBorder(rgb, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_CONSTANT)
+        return cv2.resize(square, (self.size, self.size), interpolation=cv2.INTER_AREA), side, pad_x, pad_y
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        small, side, pad_x, pad_y = self._letterbox(rgb)
+        x = small.astype(np.float32) * ((self._hi - self._lo) / 255.0) + self._lo
+        outputs = self.model.run(x[None])
+        raw = outputs[self._reg_idx].reshape(-1, 16)
+        logits = np.clip(outputs[self._cls_idx].reshape(-1).astype(np.float64), -self.clip, self.clip)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = scores >= self.min_score
+        if not keep.any():
+            return []
+        raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
+        cx = raw[:, 0] / self.box_scale + anchors[:, 0]
+        cy = raw[:, 1] / self.box_scale + anchors[:, 1]
+        bw = raw[:, 2] / self.box_scale
+        bh = raw[:, 3] / self.box_scale
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, bw, bh], axis=1)
+        detections = []
+        for box, score in weighted_nms(boxes, scores, self.iou)[: self.max_faces]:
+            x0, y0, bw_, bh_ = box * side
+            detections.append(
+                Detection((int(round(x0 - pad_x)), int(round(y0 - pad_y)), int(round(bw_)), int(round(bh_))), score)
+            )
+        return detections
+
+
+class HaarDetector:
+    """OpenCV's frontal-face cascade: no model file, no scores (reported as 1.0)."""
+
+    def __init__(self, min_face_px: int = 24, max_faces: int = 16) -> None:
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise ModelError(f"{path}: OpenCV Haar cascade could not be loaded")
+        self.min_face_px = min_face_px
+        self.max_faces = max_faces
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        found = self.cascade.detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_face_px, self.min_face_px)
+        )
+        boxes = sorted((tuple(int(v) for v in b) for b in found), key=lambda b: -b[2] * b[3])
+        return [Detection(b, 1.0) for b in boxes[: self.max_faces]]  # type: ignore[arg-type]
+
+
+def clip_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Clip a box to the frame; None when nothing of it is left."""
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(width, box[0] + box[2]), min(height, box[1] + box[3])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def make_detector(kind: str, manifest_path: Path, *, min_score: float, max_faces: int, min_face_px: int,
+                  backend: str = "auto", num_threads: int = 1) -> FaceDetector:
+    if kind == "haar":
+        return HaarDetector(min_face_px, max_faces)
+    return BlazeFaceDetector(TFLiteModel(Manifest.load(manifest_path), backend, num_threads), min_score, max_faces)

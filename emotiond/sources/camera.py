@@ -1,0 +1,235 @@
+"""Frame sources behind one small protocol: OpenCV (device, file, URL), picamera2, image folders.
+
+``LatestFrameGrabber`` runs a source on its own thread and keeps only the newest frame, so when
+inference is slower than the camera, stale frames are dropped instead of queued (no growing lag).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class SourceError(Exception):
+    """The camera or file cannot be opened or read; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # BGR uint8
+    index: int  # position in the source (counts dropped frames too)
+    timestamp: float  # wall clock when captured
+
+
+class FrameSource(Protocol):
+    fps: float
+
+    def read(self) -> np.ndarray | None:
+        """Next BGR frame, or None at the end of a finite source."""
+
+    def close(self) -> None: ...
+
+
+class OpenCVSource:
+    """A V4L2 device index, a video file or a stream URL; files can loop for demos."""
+
+    def __init__(self, spec: str, width: int = 640, height: int = 480, fps: float = 30.0, loop: bool = False) -> None:
+        self.spec = spec
+        self.loop = loop
+        target: int | str = int(spec) if spec.isdigit() else spec
+        self.is_file = not isinstance(target, int) and Path(spec).exists()
+        if isinstance(target, str) and "://" not in spec and not self.is_file:
+            raise SourceError(f"camera source {spec!r}: no such file (give a device index, a video path or a URL)")
+        self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            what = f"camera device {target}" if isinstance(target, int) else f"video {spec!r}"
+            raise SourceError(f"{what} cannot be opened (is it plugged in / readable? try `emotiond devices`)")
+        if isinstance(target, int):
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            self._cap.set(cv2.CAP_PROP_FPS, fps)
+        reported = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(reported) if reported and 0 < reported < 1000 else fps
+
+    def read(self) -> np.ndarray | None:
+        ok, frame = self._cap.read()
+        if not ok and self.is_file and self.loop:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
+        if not ok:
+            if self.is_file:
+                return None
+            raise SourceError(f"camera {self.spec!r} stopped delivering frames")
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ImageDirSource:
+    """Every image in a folder, in name order (for tests and offline runs)."""
+
+    def __init__(self, folder: str, fps: float = 5.0, loop: bool = False) -> None:
+        self.folder = Path(folder)
+        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if self.folder.is_dir() else []
+        if not self.paths:
+            raise SourceError(f"image folder {folder!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.fps = fps
+        self.loop = loop
+        self._i = 0
+
+    def read(self) -> np.ndarray | None:
+        while True:
+            if self._i >= len(self.paths):
+                if not self.loop:
+                    return None
+                self._i = 0
+            path = self.paths[self._i]
+            self._i += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                return image
+            log.warning("skipping unreadable image %s", path)
+
+    def close(self) -> None:
+        pass
+
+
+class Picamera2Source:
+    """The Pi camera via picamera2 (Debian's python3-picamera2), imported only when configured."""
+
+    def __init__(self, width: int, height: int, fps: float) -> None:
+        try:
+            from picamera2 import Picamera2  # type: ignore[import-not-found]
+        except ImportError:
+            raise SourceError(
+                "camera source 'picamera2' needs the picamera2 module: on Raspberry Pi OS run "
+                "`sudo apt install python3-picamera2` and use a venv made with --system-site-packages"
+            ) from None
+        try:
+            self._cam = Picamera2()
+            cfg = self._cam.create_video_configuration(
+                main={"size": (width, height), "format": "RGB888"}, controls={"FrameRate": fps}
+            )
+            self._cam.configure(cfg)
+            self._cam.start()
+        except Exception as exc:  # picamera2 raises many types; all mean "no usable camera"
+            raise SourceError(f"Pi camera cannot be started ({exc}); check the ribbon cable and `rpicam-hello`") from None
+        self.fps = fps
+
+    def read(self) -> np.ndarray | None:
+        # picamera2's "RGB888" is laid out B, G, R in memory: already what OpenCV calls BGR.
+        return self._cam.capture_array("main")
+
+    def close(self) -> None:
+        self._cam.stop()
+        self._cam.close()
+
+
+def open_source(spec: str, width: int = 640, height: int = 480, fps: float = 30.0, loop: bool = False) -> FrameSource:
+    """Pick the source kind from the config string: ``picamera2``, a folder, a device index, a file or a URL."""
+    if spec == "picamera2":
+        return Picamera2Source(width, height, fps)
+    if Path(spec).is_dir():
+        return ImageDirSource(spec, fps, loop)
+    return OpenCVSource(spec, width, height, fps, loop)
+
+
+def iterate(source: FrameSource, limit: int | None = None) -> Iterator[Frame]:
+    """Every frame of a finite source, synchronously (demo, analyse, tests)."""
+    index = 0
+    while limit is None or index < limit:
+        image = source.read()
+        if image is None:
+            return
+        yield Frame(image, index, time.time())
+        index += 1
+
+
+class LatestFrameGrabber:
+    """Reads a source on its own thread; ``get`` returns only the newest frame not yet taken.
+
+    File sources are paced at their frame rate so a video behaves like a camera.
+    """
+
+    def __init__(self, source: FrameSource, pace: bool = False, lossless: bool = False) -> None:
+        self.source = source
+        self.pace = pace
+        self.lossless = lossless  # wait for each frame to be taken (demo/analysis: every frame counts)
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._taken_index = -1
+        self._stop = threading.Event()
+        self.dropped = 0
+        self.captured = 0
+        self.error: Exception | None = None
+        self.finished = False
+        self.last_frame_time = 0.0
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    def start(self) -> "LatestFrameGrabber":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        period = 1.0 / self.source.fps if self.pace and self.source.fps > 0 else 0.0
+        next_due = time.monotonic()
+        index = 0
+        try:
+            while not self._stop.is_set():
+                image = self.source.read()
+                if image is None:
+                    break
+                with self._cond:
+                    while self.lossless and not self._stop.is_set() and self._latest is not None \
+                            and self._latest.index > self._taken_index:
+                        self._cond.wait(0.1)
+                    if self._latest is not None and self._latest.index > self._taken_index:
+                        self.dropped += 1
+                    self._latest = Frame(image, index, time.time())
+                    self.captured += 1
+                    self.last_frame_time = time.monotonic()
+                    self._cond.notify_all()
+                index += 1
+                if period:
+                    next_due += period
+                    delay = next_due - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(delay)
+                    else:
+                        next_due = time.monotonic()
+        except Exception as exc:  # surfaced to the main loop, which reports and reconnects
+            self.error = exc
+        finally:
+            with self._cond:
+                self.finished = True
+                self._cond.notify_all()
+
+    def get(self, timeout: float = 1.0) -> Frame | None:
+        """The newest untaken frame, waiting up to ``timeout``; None if none came (or the source ended)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._latest is None or self._latest.index <= self._taken_index:
+                remaining = deadline - time.monotonic()
+                if self.finished or remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            self._taken_index = self._latest.index
+            self._cond.notify_all()
+            return self._latest
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.source.close()
