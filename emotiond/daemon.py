@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from emotiond.config import Config
-from emotiond.events import EmotionEvent, ErrorEvent, Event
+from emotiond.events import EmotionEvent, ErrorEvent, Event, PrivacyEvent
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.sinks.base import Sink
 from emotiond.sources.camera import FrameSource, LatestFrameGrabber, SourceError, open_source
@@ -77,6 +77,8 @@ class Daemon:
         self._grabber: LatestFrameGrabber | None = None
         self._last_frame_mono = 0.0
         self.on_loop: list[Callable[["Daemon"], None]] = []  # called once per main-loop turn (watchdog)
+        self.privacy = False
+        self.register_command("privacy", self._privacy_command)
 
     # --- wiring -----------------------------------------------------------------------------
     def register_command(self, name: str, handler: CommandHandler) -> None:
@@ -106,6 +108,21 @@ class Daemon:
                 pass
             log.warning("event queue full: oldest event dropped")
             self._events.put_nowait(event)
+
+    def set_privacy(self, enabled: bool) -> None:
+        """Privacy mode: the camera is released and nothing is analysed until it is turned off."""
+        if enabled == self.privacy:
+            return
+        self.privacy = enabled
+        log.info("privacy mode %s", "on" if enabled else "off")
+        self.emit(PrivacyEvent(enabled))
+
+    def _privacy_command(self, args: dict[str, Any]) -> dict[str, Any]:
+        value = args.get("enabled", not self.privacy)
+        if not isinstance(value, bool):
+            raise CommandError("privacy: 'enabled' must be true or false")
+        self.set_privacy(value)
+        return {"privacy": self.privacy}
 
     @property
     def stopping(self) -> bool:
@@ -167,6 +184,13 @@ class Daemon:
             while not self._stop.is_set():
                 for hook in self.on_loop:
                     hook(self)
+                if self.privacy:
+                    if self._grabber is not None:
+                        self._grabber.stop()
+                        self._grabber = None
+                    self._last_frame_mono = time.monotonic()  # paused on purpose: still healthy
+                    self._stop.wait(0.2)
+                    continue
                 if self._grabber is None:
                     self._grabber = self._open_grabber()
                     if self._grabber is None:

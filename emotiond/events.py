@@ -103,7 +103,7 @@ class EmotionEvent(Event):
     frame: int
     faces: tuple[FaceEmotion, ...]
     scene: SceneEmotion
-    fused: Mapping[str, Any] | None = None  # filled by the fusion stage when it runs
+    fused: "FusedEmotion | None" = None  # filled by the fusion stage when it runs
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,59 @@ class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     component: str
     message: str
+
+
+@dataclass(frozen=True)
+class AudioEvent(Event):
+    """One triggered voice capture and its outcome.
+
+    status: ``ok`` (prediction set), ``no_speech`` (VAD found no voice), ``busy`` (a capture was
+    already running; this trigger was ignored) or ``error`` (message in ``error``).
+    """
+
+    type: ClassVar[str] = "audio"
+    trigger: str  # gpio | mqtt | signal | socket | cli | demo
+    status: str
+    duration: float = 0.0  # seconds of audio captured
+    prediction: Prediction | None = None  # in the common 7-class space (see fusion.labels)
+    model_probabilities: Mapping[str, float] | None = None  # in the audio model's own labels
+    coverage: Mapping[str, bool] | None = None  # which of the 7 classes the audio model can say
+    prosody: Mapping[str, float] | None = None  # pitch_hz, pitch_range_hz, loudness_db, speech_rate, voiced_ratio
+    arousal: float | None = None  # vocal arousal index vs the device's rolling baseline
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FusedEmotion:
+    """Face + audio after score-level fusion and smoothing (carried as ``EmotionEvent.fused``)."""
+
+    prediction: Prediction
+    valence: float  # -1 (negative) .. +1 (positive)
+    arousal: float  # -1 (calm) .. +1 (excited)
+    modalities: Mapping[str, float]  # contributing modality -> age of its result in seconds
+    features: tuple[float, ...] = ()  # feature-level vector: face probs, audio probs, coverage, prosody
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.prediction.to_dict(),
+            "valence": round(self.valence, 4),
+            "arousal": round(self.arousal, 4),
+            "modalities": _round(dict(self.modalities)),
+            "features": _round(list(self.features)),
+        }
+
+
+@dataclass(frozen=True)
+class ButtonEvent(Event):
+    """The hardware button: ``press`` or ``long_press`` (for Home Assistant device triggers)."""
+
+    type: ClassVar[str] = "button"
+    action: str
+
+
+@dataclass(frozen=True)
+class PrivacyEvent(Event):
+    """Privacy mode toggled: while on, the camera is closed and nothing is analysed."""
+
+    type: ClassVar[str] = "privacy"
+    enabled: bool
