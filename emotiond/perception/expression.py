@@ -34,10 +34,11 @@ class ExpressionClassifier:
     def crop(self, frame_bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         """The face region grown by the margin, clipped to the frame, resized to the model input."""
         x, y, w, h = box
-        mx, my = int(w * self.margin), int(h * self.margin)
+        side = max(w, h) * (1.0 + 2.0 * self.margin)  # square around the centre, as the model was trained
+        cx, cy = x + w / 2.0, y + h / 2.0
         fh, fw = frame_bgr.shape[:2]
-        x0, y0 = max(0, x - mx), max(0, y - my)
-        x1, y1 = min(fw, x + w + mx), min(fh, y + h + my)
+        x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
+        x1, y1 = min(fw, int(round(cx + side / 2))), min(fh, int(round(cy + side / 2)))
         face = frame_bgr[y0:y1, x0:x1]
         if face.size == 0:
             face = np.zeros((self.height, self.width, 3), np.uint8)

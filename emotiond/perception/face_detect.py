@@ -79,14 +79,18 @@ class BlazeFaceDetector:
         anchors = m.raw.get("anchors", {})
         self.size = int(model.input_shape[1])
         strides = anchors.get("strides", [8, 16, 16, 16])
+        input_size = anchors.get("input_size", self.size)
         self.anchors = ssd_anchors(
-            int(anchors.get("input_size", self.size)),
+            int(input_size[0] if isinstance(input_size, list) else input_size),
             strides,
-            int(anchors.get("anchors_per_location", 2)),
-            float(anchors.get("anchor_offset", 0.5)),
+            2,  # per layer; equal-stride layers are merged (2 at stride 8, 3 x 2 at stride 16)
+            float(anchors.get("anchor_offset_x", 0.5)),
         )
-        self.box_scale = float(anchors.get("box_scale", anchors.get("x_scale", self.size)))
-        self.clip = float(m.thresholds.get("score_clip", 100.0))
+        expected = anchors.get("num_anchors")
+        if expected is not None and int(expected) != len(self.anchors):
+            raise ModelError(f"{m.path}: manifest says {expected} anchors, its parameters give {len(self.anchors)}")
+        self.box_scale = float(anchors.get("box_decode_scale", self.size))
+        self.clip = float(m.thresholds.get("raw_score_clip", 100.0))
         self.min_score = float(min_score if min_score is not None else m.thresholds.get("min_score", 0.5))
         self.iou = float(m.thresholds.get("iou", 0.3))
         self.max_faces = max_faces

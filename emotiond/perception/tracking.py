@@ -67,10 +67,13 @@ class FaceTracker:
             return
         h, w = gray.shape
         for track in self._tracks:
-            if track.points is None:
+            if track.points is None or track.held:  # a held face keeps its last box
                 continue
             new, status, _err = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, track.points, None, **_LK_PARAMS)
-            good = status.reshape(-1) == 1
+            back, status_back, _err = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, new, None, **_LK_PARAMS)
+            # forward-backward check: a point that does not come back where it started was lost
+            round_trip = np.linalg.norm((back - track.points).reshape(-1, 2), axis=1)
+            good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 1.0)
             if good.sum() < 3:
                 track.points = None
                 continue

@@ -1,0 +1,38 @@
+"""Shared fixtures: the real shipped models, the bundled samples, and a validated default config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from emotiond.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def default_config() -> Config:
+    return load_config(ROOT / "config.toml", environ={})
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The public-domain NASA portrait (scikit-image's `astronaut`), BGR 512x512."""
+    image = cv2.imread(str(SAMPLES / "astronaut.jpg"), cv2.IMREAD_COLOR)
+    assert image is not None, "samples/astronaut.jpg missing: run scripts/make_sample.py"
+    return image
+
+
+@pytest.fixture(scope="session")
+def blank() -> np.ndarray:
+    return np.full((480, 640, 3), 128, np.uint8)
