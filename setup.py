@@ -21,6 +21,8 @@ setup(
         "opencv-python-headless>=4.10,<5",
         "paho-mqtt>=2,<3",
         "python_speech_features>=0.6",
+        "scipy>=1.10",  # python_speech_features imports scipy.fftpack but does not declare it
+        "webrtcvad-wheels>=2.0.14",
         # LiteRT has cp311 wheels for x86-64 and aarch64; where it is missing or crashes, install
         # tflite-runtime (with numpy<2) instead: emotiond.models picks whichever imports.
         "ai-edge-litert>=2.3; platform_machine in 'x86_64 aarch64 AMD64 arm64'",
@@ -38,6 +40,7 @@ setup(
             "luma.oled>=3.13",
             "luma.emulator>=1.5",
             "pillow>=10",
+            "librosa>=0.10",  # only to check our numpy features against it
         ],
     },
     entry_points={"console_scripts": ["emotiond=emotiond.cli:main"]},

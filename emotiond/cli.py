@@ -51,20 +51,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    from emotiond import devices
+
+    inv = devices.inventory(probe=not args.no_probe)
+    print(devices.to_json(inv) if args.json else devices.format_text(inv))
+    return 0
+
+
 def _self_test(model: TFLiteModel) -> str:
     """Run the model once: on its recorded reference inputs when the manifest names them."""
-    ref_name = model.manifest.raw.get("reference")
-    if ref_name and (model.manifest.path.parent / ref_name).is_file():
-        ref = np.load(model.manifest.path.parent / ref_name)
-        inputs, expected = ref["inputs_float"], ref["int8_probs"]
-        got = np.stack([model.run(x[None])[0].reshape(-1) for x in inputs])
-        diff = float(np.abs(got - expected).max())
-        agree = float(np.mean(got.argmax(1) == expected.argmax(1)))
-        status = "ok" if agree == 1.0 and diff < 0.02 else "MISMATCH"
-        return f"{status}: {len(inputs)} reference inputs, top-1 agreement {agree:.0%}, max |diff| {diff:.4f}"
-    outputs = model.run(np.zeros(model.input_shape, np.float32))
-    finite = all(np.isfinite(o).all() for o in outputs)
-    return f"{'ok' if finite else 'MISMATCH'}: ran on a zero input, outputs {[list(o.shape) for o in outputs]}"
+    from emotiond.backend_probe import reference_check  # one criterion for this and the start-up probe
+
+    return reference_check(model)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -125,7 +124,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EX_DATAERR if failures else 0
 
 
-def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True):
+def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True, config_path: str | None = None):
     from emotiond.daemon import Daemon
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
@@ -133,6 +132,25 @@ def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = 
     daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files)
     if config.output.stdout:
         daemon.sinks.append(StdoutSink())
+    if config.mqtt.enabled:  # a sink for events, a component for connect/commands; close() flushes
+        from emotiond.sinks.mqtt import MqttSink
+
+        mqtt_sink = MqttSink(config, config_path=config_path)
+        daemon.sinks.append(mqtt_sink)
+        daemon.components.append(mqtt_sink)
+    from emotiond.cli_audio import add_audio
+
+    add_audio(daemon, config)  # fusion stage; voice capture and its triggers (docs/audio.md)
+    if config.display.enabled:  # OLED: a sink for events, a component for its drawing thread
+        from emotiond.sinks.display import DisplaySink
+
+        display = DisplaySink(config.display)
+        daemon.sinks.append(display)
+        daemon.components.append(display)
+    if config.debug_view.enabled:  # MJPEG stream of the camera with face boxes (docs/raspberry-pi.md)
+        from emotiond.sinks.debug_view import DebugView
+
+        daemon.components.append(DebugView(config.debug_view))
     return daemon
 
 
@@ -140,6 +158,9 @@ def _install_signal_handlers(daemon: Any) -> None:
     def stop(signum: int, _frame: Any) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         daemon.request_stop()
+        from emotiond.watchdog import arm_exit_deadline
+
+        arm_exit_deadline()  # a hung stop() must not outlive systemd's TimeoutStopSec
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -147,7 +168,11 @@ def _install_signal_handlers(daemon: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    daemon = _build_daemon(config)
+    daemon = _build_daemon(config, config_path=args.config)
+    from emotiond.watchdog import SystemdWatchdog
+
+    # Appended last so it is stopped first: STOPPING=1 goes out as soon as shutdown begins.
+    daemon.components.append(SystemdWatchdog.from_environment(config.health.max_frame_age, config.health.status_interval))
     _install_signal_handlers(daemon)
     log.info("emotiond %s running: camera %r, device id %s", __version__, config.camera.source, config.device_id)
     return daemon.run(max_frames=args.max_frames)
@@ -163,9 +188,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         camera=dataclasses.replace(config.camera, source=str(video), loop=False),
         output=dataclasses.replace(config.output, stdout=True),
     )
+    from emotiond.cli_audio import attach_demo_clip, demo_config
+
+    config, clip_seconds = demo_config(config, args.audio)  # the sample WAV as a triggered clip
     daemon = _build_daemon(config, lossless=True, pace_files=False)
+    attach_demo_clip(daemon, clip_seconds)
     _install_signal_handlers(daemon)
     return daemon.run()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from emotiond.bench import BenchError, BenchOptions, format_report, parse_size, run_bench
+
+    try:
+        width, height = parse_size(args.size)
+        options = BenchOptions(
+            video=Path(args.video) if args.video else SAMPLE_VIDEO, faces=args.faces, width=width, height=height,
+            seconds=args.seconds, rate=args.rate, threads=args.threads,
+            backend=args.backend,
+            mqtt=args.mqtt, probe_ready=not args.no_ready_probe,
+        )
+        result = run_bench(_config(args), options, args.config,
+                           progress=lambda msg: print(f"bench: {msg} ...", file=sys.stderr))
+    except BenchError as exc:
+        print(f"emotiond: error: {exc}", file=sys.stderr)
+        return EX_USAGE
+    print(format_report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from emotiond.analyze.command import run as run_analyze
+
+    return run_analyze(args, _config(args))
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -183,10 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run on the bundled sample video, print events, exit")
     p.add_argument("--video", help="another video instead of the bundled sample")
+    p.add_argument("--audio", help="WAV fed as a triggered voice clip (default: samples/speech.wav; 'none': face only)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check-config", help="validate the config file and exit")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("devices", help="list cameras, audio inputs (with sample rates), GPIO and I2C")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    p.add_argument("--no-probe", action="store_true", help="do not open cameras to read a test frame")
+    p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("models", help="list models with size, sha256, input shape, labels and a self-test")
     p.add_argument("--json", action="store_true", help="one JSON object per model")
@@ -195,6 +258,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="faces and expressions in image files, one JSON line per image")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_classify)
+
+    from emotiond.cli_audio import add_parsers as add_audio_parsers
+
+    add_audio_parsers(sub, _config)  # classify-audio, trigger
+
+    p = sub.add_parser("bench", help="time the real pipeline per stage, flat out and at a camera's rate")
+    p.add_argument("--video", help="video to loop (default: the bundled sample)")
+    p.add_argument("--faces", type=int, help="compose a clip with N moving faces instead of using the video")
+    p.add_argument("--size", default="640x480", help="frame size WIDTHxHEIGHT (default 640x480)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per mode (default 10)")
+    p.add_argument("--rate", type=float, default=30.0, help="camera rate for the paced run, fps (default 30)")
+    p.add_argument("--threads", type=int, help="interpreter num_threads (default: models.num_threads)")
+    p.add_argument("--backend", choices=["auto", "ai_edge_litert", "tflite_runtime"],
+                   help="interpreter backend (default: models.backend)")
+    p.add_argument("--mqtt", metavar="HOST:PORT", help="also publish through the MQTT sink to this broker")
+    p.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
+    p.add_argument("--no-ready-probe", action="store_true", help="skip timing readiness in a fresh interpreter")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("analyze", help="offline group emotion of a recorded clip: keyframes, 4 streams, JSON/HTML report")
+    p.add_argument("clip", metavar="CLIP", help="any video OpenCV can read (its audio track is used when ffmpeg is installed)")
+    p.add_argument("--audio", metavar="FILE", help="analyse this audio file (WAV; other formats need ffmpeg) instead of the clip's track")
+    p.add_argument("--keyframes", type=int, metavar="N", help="number of keyframes (default: analyze.keyframes, 16)")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
+    p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
+    p.set_defaults(func=cmd_analyze)
     return parser
 
 

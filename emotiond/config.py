@@ -95,6 +95,159 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    # The pipeline is unhealthy (no systemd watchdog pings) when the newest frame is older than this.
+    max_frame_age: float = field(default=10.0, metadata=_range(1.0, 3600.0))
+    status_interval: float = field(default=10.0, metadata=_range(1.0, 3600.0))  # seconds between STATUS= lines
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    enabled: bool = False
+    driver: str = field(default="ssd1306", metadata=_choices("ssd1306", "sh1106"))
+    i2c_port: int = field(default=1, metadata=_range(0, 255))
+    i2c_address: int = field(default=0x3C, metadata=_range(0x03, 0x77))
+    rotate: int = field(default=0, metadata={"choices": (0, 2)})  # 2: mounted upside down
+    contrast: int = field(default=255, metadata=_range(0, 255))
+    refresh_seconds: float = field(default=0.5, metadata=_range(0.05, 60.0))
+
+
+@dataclass(frozen=True)
+class DebugViewConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = field(default=8088, metadata=_range(0, 65535))
+    fps: float = field(default=5.0, metadata=_range(0.2, 30.0))
+    jpeg_quality: int = field(default=70, metadata=_range(10, 95))
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MQTT publishing, commands and Home Assistant discovery (see docs/mqtt.md)."""
+
+    enabled: bool = False  # off by default so the demo runs without a broker
+    host: str = "localhost"
+    port: int = field(default=1883, metadata=_range(1, 65535))
+    base_topic: str = ""  # empty: emotiond/<device id>
+    client_id: str = ""  # empty: emotiond-<device id>
+    keepalive: int = field(default=30, metadata=_range(5, 3600))
+    username: str = ""
+    password_env: str = ""  # name of an environment variable holding the password
+    password_file: str = ""  # relative names are looked up in $CREDENTIALS_DIRECTORY (systemd)
+    tls: bool = False  # TLS with the system CA store (implied by tls_ca)
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    queue_size: int = field(default=1000, metadata=_range(1, 1_000_000))
+    spool_file: str = ""  # empty: undelivered events are lost on restart
+    min_interval: float = field(default=1.0, metadata=_range(0.0, 3600.0))
+    min_dwell: float = field(default=2.0, metadata=_range(0.0, 3600.0))
+    heartbeat: float = field(default=60.0, metadata=_range(1.0, 86400.0))
+    max_command_bytes: int = field(default=4096, metadata=_range(64, 1_048_576))
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    snapshots: bool = False
+    reconnect_min: float = field(default=1.0, metadata=_range(0.1, 3600.0))
+    reconnect_max: float = field(default=60.0, metadata=_range(0.1, 3600.0))
+    stop_timeout: float = field(default=3.0, metadata=_range(0.0, 60.0))
+
+    def validate(self) -> None:
+        if self.reconnect_min > self.reconnect_max:
+            raise ValueError(f"reconnect_min ({self.reconnect_min}) must not exceed reconnect_max ({self.reconnect_max})")
+        for key in ("base_topic", "discovery_prefix"):
+            value = getattr(self, key)
+            if any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/") or "//" in value:
+                raise ValueError(f"{key} {value!r}: no '+', '#', NUL, empty levels or leading/trailing '/'")
+        if self.discovery and not self.discovery_prefix:
+            raise ValueError("discovery_prefix must not be empty when discovery is on")
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("tls_key needs tls_cert")
+        if len(self.client_id) > 128:
+            raise ValueError("client_id is longer than 128 characters")
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """`emotiond analyze`: offline clip analysis (keyframes, four streams, fusion)."""
+
+    keyframes: int = field(default=16, metadata=_range(1, 256))
+    score_fps: float = field(default=4.0, metadata=_range(0.1, 60.0))
+    sentiment_threshold: float = field(default=0.5, metadata=_range(0.0, 1.0))
+    flow_frames: int = field(default=8, metadata=_range(1, 64))
+    max_faces: int = field(default=16, metadata=_range(1, 64))
+    tiles: int = field(default=2, metadata=_range(1, 4))
+    min_face_score: float = field(default=0.7, metadata=_range(0.0, 1.0))
+    weight_faces: float = field(default=0.4, metadata=_range(0.0, 1000.0))
+    weight_scene: float = field(default=0.2, metadata=_range(0.0, 1000.0))
+    weight_audio: float = field(default=0.4, metadata=_range(0.0, 1000.0))
+    fusion_model: str = "analyze_fusion.json"
+
+    def validate(self) -> None:
+        if self.weight_faces + self.weight_scene + self.weight_audio <= 0:
+            raise ValueError("weight_faces, weight_scene and weight_audio must not all be 0")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """On-demand voice capture and its analysis (see docs/audio.md)."""
+
+    enabled: bool = True
+    source: str = "pyaudio"  # "pyaudio" (sound card) or the path of a WAV file
+    device: str = ""  # PyAudio input: "" default, an index, or part of the device name
+    sample_rate: int = field(default=16000, metadata=_range(8000, 192000))  # capture rate (resampled for the model)
+    duration: float = field(default=2.0, metadata=_range(0.1, 60.0))  # seconds per capture (seed: 2)
+    min_duration: float = field(default=0.5, metadata=_range(0.1, 60.0))
+    max_duration: float = field(default=10.0, metadata=_range(0.1, 60.0))
+    vad_aggressiveness: int = field(default=2, metadata=_range(0, 3))
+    min_voiced_ratio: float = field(default=0.2, metadata=_range(0.0, 1.0))
+    uncertain_below: float = field(default=0.4, metadata=_range(0.0, 1.0))
+    baseline_file: str = ""  # empty: the arousal baseline lives in memory only
+    baseline_size: int = field(default=50, metadata=_range(2, 10000))
+    baseline_min_clips: int = field(default=3, metadata=_range(1, 1000))
+
+    def validate(self) -> None:
+        if not self.min_duration <= self.duration <= self.max_duration:
+            raise ValueError(
+                f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) and max_duration ({self.max_duration})"
+            )
+
+
+@dataclass(frozen=True)
+class TriggersConfig:
+    """What starts a voice capture besides MQTT: a GPIO button, SIGUSR1, the local control socket."""
+
+    gpio_enabled: bool = False
+    gpio_pin: int = field(default=17, metadata=_range(0, 63))  # BCM numbering
+    pull_up: bool = True  # button wired between the pin and ground
+    bounce_time: float = field(default=0.05, metadata=_range(0.0, 5.0))
+    hold_time: float = field(default=2.0, metadata=_range(0.1, 60.0))
+    long_press_action: str = field(default="privacy", metadata=_choices("privacy", "none"))
+    signal: bool = True  # SIGUSR1 starts a capture
+    control_socket: bool = True
+    control_socket_path: str = ""  # empty: $RUNTIME_DIRECTORY/control.sock, /run/emotiond/, else /tmp
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Face + voice fusion on the 7-class space, valence/arousal, smoothing (see docs/audio.md)."""
+
+    face_weight: float = field(default=0.6, metadata=_range(0.0, 1.0))
+    audio_weight: float = field(default=0.4, metadata=_range(0.0, 1.0))
+    audio_validity_s: float = field(default=10.0, metadata=_range(0.1, 3600.0))
+    smoothing: str = field(default="mean", metadata=_choices("mean", "ema"))
+    history: int = field(default=5, metadata=_range(1, 1000))
+    ema_alpha: float = field(default=0.4, metadata=_range(0.01, 1.0))
+    uncertain_below: float = field(default=0.4, metadata=_range(0.0, 1.0))
+    model: str = ""  # optional fusion model manifest in the models dir; empty: circumplex projection
+
+    def validate(self) -> None:
+        if self.face_weight + self.audio_weight <= 0:
+            raise ValueError("face_weight and audio_weight must not both be 0")
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = DeviceConfig()
     camera: CameraConfig = CameraConfig()
@@ -102,6 +255,14 @@ class Config:
     faces: FacesConfig = FacesConfig()
     expression: ExpressionConfig = ExpressionConfig()
     output: OutputConfig = OutputConfig()
+    mqtt: MqttConfig = MqttConfig()
+    health: HealthConfig = HealthConfig()
+    display: DisplayConfig = DisplayConfig()
+    debug_view: DebugViewConfig = DebugViewConfig()
+    audio: AudioConfig = AudioConfig()
+    triggers: TriggersConfig = TriggersConfig()
+    fusion: FusionConfig = FusionConfig()
+    analyze: AnalyzeConfig = AnalyzeConfig()
 
     @property
     def models_dir(self) -> Path:
@@ -228,8 +389,10 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
 def config_from_mapping(
     data: Mapping[str, Any], origin: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> Config:
-    if environ is not None:
+    if environ is not None and any(k.startswith(ENV_PREFIX) and "__" in k for k in environ):
+        _build(Config, data, origin, "")  # mistakes in the file are reported against the file
         data = apply_env_overrides(dict(data), environ)
+        origin = f"{origin} with EMOTIOND_* overrides"
     return _build(Config, data, origin, "")
 
 

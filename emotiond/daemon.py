@@ -77,6 +77,8 @@ class Daemon:
         self._grabber: LatestFrameGrabber | None = None
         self._last_frame_mono = 0.0
         self.on_loop: list[Callable[["Daemon"], None]] = []  # called once per main-loop turn (watchdog)
+        # called with each analysed frame and its events (debug view); must only store, never block
+        self.frame_listeners: list[Callable[[Any, list[Event]], None]] = []
         self.privacy = False
         self.register_command("privacy", self._privacy_command)
 
@@ -213,10 +215,16 @@ class Daemon:
                         self._health.camera_ok = False
                         self._health.camera_error = str(err)
                     continue
-                for event in self.pipeline.process(frame.image, frame.timestamp):
+                events = self.pipeline.process(frame.image, frame.timestamp)
+                for event in events:
                     if isinstance(event, EmotionEvent):
                         self._health.faces = event.scene.faces
                     self.emit(event)
+                for listener in self.frame_listeners:
+                    try:
+                        listener(frame.image, events)
+                    except Exception:
+                        log.exception("frame listener %s failed", getattr(listener, "__name__", listener))
                 frames += 1
                 self._note_frame()
                 if max_frames is not None and frames >= max_frames:

@@ -185,3 +185,15 @@ class PrivacyEvent(Event):
 
     type: ClassVar[str] = "privacy"
     enabled: bool
+
+
+@dataclass(frozen=True)
+class ListeningEvent(Event):
+    """A voice capture started (``active`` true) or ended (false), so a display can say "listening…".
+
+    ``AudioEvent`` only arrives once the clip has been analysed; this marks the recording window.
+    """
+
+    type: ClassVar[str] = "listening"
+    active: bool
+    trigger: str = ""

@@ -51,7 +51,11 @@ def available_backends() -> list[str]:
 
 
 def interpreter_class(backend: str = "auto") -> tuple[str, Callable[..., Any]]:
-    """Return (backend name, Interpreter class); ``auto`` takes the first that imports."""
+    """Return (backend name, Interpreter class).
+
+    ``auto`` takes the first installed backend that passes a self-test in a child process (once per
+    process, see emotiond.backend_probe), so a runtime that segfaults cannot take the daemon down.
+    """
     if backend != "auto":
         if backend not in BACKENDS:
             raise ModelError(f"unknown interpreter backend {backend!r} (choose from auto, {', '.join(BACKENDS)})")
@@ -59,12 +63,13 @@ def interpreter_class(backend: str = "auto") -> tuple[str, Callable[..., Any]]:
             return backend, _import_backend(backend)
         except ImportError as exc:
             raise ModelError(f"interpreter backend {backend!r} is not installed ({exc}); {INSTALL_HINT}") from None
-    for name in BACKENDS:
-        try:
-            return name, _import_backend(name)
-        except ImportError:
-            continue
-    raise ModelError(INSTALL_HINT)
+    from emotiond.backend_probe import probed_backend  # imports this module, hence here
+
+    name = probed_backend()
+    try:
+        return name, _import_backend(name)
+    except ImportError as exc:
+        raise ModelError(f"interpreter backend {name!r} passed its self-test but does not import here ({exc})") from None
 
 
 def sha256_file(path: Path) -> str:

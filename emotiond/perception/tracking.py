@@ -41,12 +41,23 @@ class TrackUpdate:
     lost: tuple[Track, ...]
 
 
+_CORNER_CONTEXT = 8  # px around a box: corner scores inside it then equal the whole-frame ones
+
+
 def _corner_points(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Corners inside the box, searched in the box plus a small margin rather than the whole frame
+    (same points, a fraction of the cost: the corner response is local)."""
     x, y, w, h = box
-    mask = np.zeros_like(gray)
-    mask[y : y + h, x : x + w] = 255
-    pts = cv2.goodFeaturesToTrack(gray, maxCorners=30, qualityLevel=0.01, minDistance=3, mask=mask)
-    return pts if pts is not None and len(pts) >= 3 else None
+    fh, fw = gray.shape
+    x0, y0 = max(0, x - _CORNER_CONTEXT), max(0, y - _CORNER_CONTEXT)
+    x1, y1 = min(fw, x + w + _CORNER_CONTEXT), min(fh, y + h + _CORNER_CONTEXT)
+    roi = gray[y0:y1, x0:x1]
+    mask = np.zeros_like(roi)
+    mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = 255
+    pts = cv2.goodFeaturesToTrack(roi, maxCorners=30, qualityLevel=0.01, minDistance=3, mask=mask)
+    if pts is None or len(pts) < 3:
+        return None
+    return pts + np.array([x0, y0], np.float32)
 
 
 class FaceTracker:
@@ -66,11 +77,20 @@ class FaceTracker:
         if self._prev_gray is None or self._prev_gray.shape != gray.shape:
             return
         h, w = gray.shape
-        for track in self._tracks:
-            if track.points is None or track.held:  # a held face keeps its last box
-                continue
-            new, status, _err = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, track.points, None, **_LK_PARAMS)
-            back, status_back, _err = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, new, None, **_LK_PARAMS)
+        moving = [t for t in self._tracks if t.points is not None and not t.held]  # a held face keeps its box
+        if not moving:
+            return
+        # One flow call for every face's points: each point is tracked on its own, so this equals a
+        # call per face, but the image pyramids are built once per frame instead of once per face.
+        points = np.concatenate([t.points for t in moving]).astype(np.float32, copy=False)
+        new_all, status_all, _err = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, points, None, **_LK_PARAMS)
+        back_all, status_back_all, _err = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, new_all, None, **_LK_PARAMS)
+        start = 0
+        for track in moving:
+            end = start + len(track.points)
+            new, back = new_all[start:end], back_all[start:end]
+            status, status_back = status_all[start:end], status_back_all[start:end]
+            start = end
             # forward-backward check: a point that does not come back where it started was lost
             round_trip = np.linalg.norm((back - track.points).reshape(-1, 2), axis=1)
             good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 1.0)

@@ -1,0 +1,179 @@
+"""The audio capture component: owns the microphone on its own thread, so a capture never blocks the
+face pipeline. Triggers (GPIO, SIGUSR1, control socket, MQTT via ``daemon.command``) call ``trigger``;
+a trigger while a capture runs is ignored and reported (AudioEvent ``busy``); a failing microphone
+yields an AudioEvent ``error`` and the next trigger tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+from emotiond.config import AudioConfig
+from emotiond.events import AudioEvent, Event
+from emotiond.perception.audio_pipeline import AudioAnalyzer
+from emotiond.sources.microphone import MicrophoneError, MicrophoneSource, open_microphone
+
+log = logging.getLogger(__name__)
+
+TRIGGER_NAMES = ("gpio", "mqtt", "signal", "socket", "cli", "demo", "command")
+
+
+class AudioCapture:
+    """Component: ``start(daemon)`` registers the ``capture_audio`` command and starts the triggers."""
+
+    def __init__(self, config: AudioConfig, analyzer: AudioAnalyzer,
+                 microphone_factory: Callable[[], MicrophoneSource] | None = None,
+                 triggers: Sequence[Any] = ()) -> None:
+        self.config = config
+        self.analyzer = analyzer
+        self._mic_factory = microphone_factory or (lambda: open_microphone(config.source, config.device, config.sample_rate))
+        self.triggers = list(triggers)
+        self._jobs: queue.Queue[tuple[str, float, threading.Event | None] | None] = queue.Queue()
+        self._busy = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._daemon: Any = None
+        self._emit: Callable[[Event], None] = lambda e: None
+        self._results: dict[int, AudioEvent] = {}
+        self.captures = 0
+
+    # --- component ---------------------------------------------------------------------------
+    def start(self, daemon: Any) -> None:
+        self._daemon = daemon
+        self._emit = daemon.emit
+        daemon.register_command("capture_audio", self.command)
+        self._thread = threading.Thread(target=self._worker, name="audio", daemon=True)
+        self._thread.start()
+        if self.config.source == "pyaudio":
+            try:
+                import pyaudio  # noqa: F401
+            except ImportError:
+                log.warning("[audio] source is 'pyaudio' but PyAudio is not installed: captures will report an error")
+        for trig in self.triggers:
+            try:
+                trig.start(self.trigger)
+            except Exception as exc:  # one broken trigger (no GPIO, socket in use) must not stop the daemon
+                log.error("trigger %s not started: %s", type(trig).__name__, exc)
+
+    def stop(self) -> None:
+        for trig in self.triggers:
+            try:
+                trig.stop()
+            except Exception:
+                log.exception("stopping trigger %s failed", type(trig).__name__)
+        self._jobs.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=self.config.max_duration + 5.0)
+
+    # --- triggering ----------------------------------------------------------------------------
+    def check_duration(self, duration: Any) -> float:
+        c = self.config
+        if duration is None:
+            return c.duration
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+            raise ValueError(f"duration must be a number of seconds, got {duration!r}")
+        if not c.min_duration <= float(duration) <= c.max_duration:
+            raise ValueError(f"duration must be from {c.min_duration} to {c.max_duration} s, got {duration}")
+        return float(duration)
+
+    def trigger(self, source: str, duration: float | None = None, done: threading.Event | None = None) -> dict[str, Any]:
+        """Start a capture unless one is running; returns {"accepted": bool, ...} and never blocks."""
+        seconds = self.check_duration(duration)
+        if self._daemon is not None and getattr(self._daemon, "privacy", False):
+            event = AudioEvent(source, "error", error="privacy mode is on: no audio is captured")
+            self._emit(event)
+            return {"accepted": False, "status": "error", "error": event.error}
+        if not self._busy.acquire(blocking=False):
+            log.info("audio trigger from %s ignored: a capture is already running", source)
+            self._emit(AudioEvent(source, "busy"))
+            return {"accepted": False, "status": "busy"}
+        self._jobs.put((source, seconds, done))
+        return {"accepted": True, "trigger": source, "duration": seconds}
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
+    def command(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``capture_audio`` command: {"duration": s?, "trigger": name?, "wait": bool?}."""
+        from emotiond.daemon import CommandError
+
+        unknown = set(args) - {"duration", "trigger", "wait"}
+        if unknown:
+            raise CommandError(f"capture_audio: unknown argument(s) {', '.join(sorted(unknown))} (known: duration, trigger, wait)")
+        source = args.get("trigger", "command")
+        if source not in TRIGGER_NAMES:
+            raise CommandError(f"capture_audio: trigger must be one of {', '.join(TRIGGER_NAMES)}, got {source!r}")
+        wait = args.get("wait", False)
+        if not isinstance(wait, bool):
+            raise CommandError("capture_audio: 'wait' must be true or false")
+        try:
+            seconds = self.check_duration(args.get("duration"))
+        except ValueError as exc:
+            raise CommandError(f"capture_audio: {exc}") from None
+        done = threading.Event() if wait else None
+        result = self.trigger(source, seconds, done)
+        if done is not None and result.get("accepted"):
+            if not done.wait(seconds + 30.0):
+                raise CommandError("capture_audio: no result within the time limit")
+            event = self._results.pop(id(done), None)
+            if event is not None:
+                result["result"] = event.to_dict()
+        return result
+
+    # --- the worker ------------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            source, seconds, done = job
+            try:
+                event = self._capture(source, seconds)
+            except Exception as exc:  # analysis bugs must not kill the thread
+                log.exception("audio analysis failed")
+                event = AudioEvent(source, "error", error=f"analysis failed: {exc}")
+            finally:
+                self._busy.release()
+            self.captures += 1
+            self._emit(event)
+            if done is not None:
+                self._results[id(done)] = event
+                done.set()
+
+    def _capture(self, source: str, seconds: float) -> AudioEvent:
+        try:
+            mic = self._mic_factory()
+            samples, rate = mic.record(seconds)
+        except MicrophoneError as exc:
+            log.error("audio capture failed: %s", exc)
+            return AudioEvent(source, "error", error=str(exc))
+        except Exception as exc:  # a driver raising something unexpected is still only this capture
+            log.exception("audio capture failed")
+            return AudioEvent(source, "error", error=f"microphone failed: {exc}")
+        ended = time.time()
+        return self.analyzer.analyse(samples, rate, source, timestamp=ended)
+
+
+class DemoClip:
+    """``emotiond demo``: once the first frame went through the face pipeline, trigger one capture
+    (trigger ``demo``) from the sample WAV and wait for its result, so every later emotion event of
+    the demo is fused with it. Only the demo waits like this; a live daemon never does."""
+
+    def __init__(self, capture: AudioCapture, duration: float, timeout: float = 60.0) -> None:
+        self.capture = capture
+        self.duration = duration
+        self.timeout = timeout
+        self.fired = False
+
+    def __call__(self, daemon: Any) -> None:  # an on_loop hook
+        if self.fired or daemon.health().frames < 1:
+            return
+        self.fired = True
+        done = threading.Event()
+        result = self.capture.trigger("demo", self.duration, done)
+        if result.get("accepted") and not done.wait(self.timeout):
+            log.warning("demo audio clip not analysed within %.0f s", self.timeout)

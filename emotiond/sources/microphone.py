@@ -1,0 +1,190 @@
+"""Microphones behind one protocol: ``record(seconds) -> (float32 mono samples in [-1, 1], rate)``.
+
+- ``PyAudioMicrophone``: a real input device through PyAudio (optional extra ``emotiond[pi]``); a
+  missing module, an unknown device or an unsupported rate is a ``MicrophoneError`` naming the
+  devices that do exist. The stream is opened per capture and always closed, so an unplugged USB
+  microphone only fails that capture.
+- ``WavFileMicrophone``: a WAV file (stdlib ``wave`` + numpy; 8/16/32-bit PCM, any channel count
+  mixed to mono) for tests, ``classify-audio`` and the demo.
+
+Resampling to a model's rate is ``emotiond.perception.resample.resample`` (Kaiser-windowed sinc,
+numpy only), re-exported here.
+"""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from emotiond.perception.resample import resample
+
+__all__ = ["MicrophoneError", "MicrophoneSource", "PyAudioMicrophone", "WavFileMicrophone", "read_wav", "resample",
+           "open_microphone"]
+
+
+class MicrophoneError(Exception):
+    """The microphone (or file) cannot deliver audio; the message says why in one line."""
+
+
+class MicrophoneSource(Protocol):
+    def record(self, seconds: float) -> tuple[np.ndarray, int]:
+        """Block for up to ``seconds`` and return (float32 mono samples, sample rate)."""
+
+
+def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
+    if width == 1:  # 8-bit WAV is unsigned
+        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = (np.where(v >= 1 << 23, v - (1 << 24), v)).astype(np.float32) / float(1 << 23)
+    elif width == 4:
+        x = np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
+    else:
+        raise MicrophoneError(f"unsupported sample width {width * 8} bits")
+    usable = len(x) - len(x) % channels
+    return x[:usable].reshape(-1, channels).mean(axis=1).astype(np.float32)
+
+
+def read_wav(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """(float32 mono samples, rate) from a PCM WAV file; MicrophoneError for anything unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise MicrophoneError(f"{p}: no such file" if not p.exists() else f"{p}: not a regular file")
+    try:
+        with wave.open(str(p), "rb") as w:
+            rate, width, channels, total = w.getframerate(), w.getsampwidth(), w.getnchannels(), w.getnframes()
+            n = total if max_seconds is None else min(total, int(round(max_seconds * rate)))
+            raw = w.readframes(n)
+    except (wave.Error, EOFError) as exc:
+        raise MicrophoneError(f"{p}: not a PCM WAV file ({str(exc) or 'truncated header'})") from None
+    except OSError as exc:
+        raise MicrophoneError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if rate <= 0 or channels <= 0:
+        raise MicrophoneError(f"{p}: invalid WAV header (rate {rate}, channels {channels})")
+    samples = _pcm_to_float(raw, width, channels)
+    if samples.size == 0:
+        raise MicrophoneError(f"{p}: contains no audio")
+    return samples, rate
+
+
+class WavFileMicrophone:
+    """Plays a WAV file as if it were recorded: the first ``seconds`` of it (all of it if shorter)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def record(self, seconds: float) -> tuple[np.ndarray, int]:
+        return read_wav(self.path, max_seconds=seconds)
+
+    def duration(self) -> float:
+        try:
+            with wave.open(str(self.path), "rb") as w:
+                return w.getnframes() / float(w.getframerate())
+        except (OSError, wave.Error, EOFError, ZeroDivisionError) as exc:
+            raise MicrophoneError(f"{self.path}: not a PCM WAV file ({exc})") from None
+
+
+class PyAudioMicrophone:
+    """A PyAudio input device; ``device`` is "" (the default input), an index, or part of a name."""
+
+    def __init__(self, device: str = "", sample_rate: int = 16000, chunk: int = 1024, pyaudio_module: Any = None) -> None:
+        self.device = device
+        self.sample_rate = sample_rate
+        self.chunk = chunk
+        self._pyaudio = pyaudio_module
+
+    def _module(self) -> Any:
+        if self._pyaudio is None:
+            try:
+                import pyaudio
+            except ImportError:
+                raise MicrophoneError(
+                    "PyAudio is not installed: pip install 'emotiond[pi]' (needs apt package portaudio19-dev to build), "
+                    "or set [audio] source to a WAV file"
+                ) from None
+            self._pyaudio = pyaudio
+        return self._pyaudio
+
+    @staticmethod
+    def _inputs(pa: Any) -> list[tuple[int, str, int]]:
+        found = []
+        for i in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(i)
+            if int(info.get("maxInputChannels", 0)) > 0:
+                found.append((i, str(info.get("name", f"device {i}")), int(info.get("defaultSampleRate", 0))))
+        return found
+
+    @staticmethod
+    def _describe(inputs: list[tuple[int, str, int]]) -> str:
+        if not inputs:
+            return "no input devices found"
+        return "input devices: " + "; ".join(f"{i}: {name} ({rate} Hz)" for i, name, rate in inputs)
+
+    def _pick(self, pa: Any, inputs: list[tuple[int, str, int]]) -> int | None:
+        if not inputs:
+            raise MicrophoneError(f"no microphone: {self._describe(inputs)}")
+        if self.device == "":
+            return None  # PortAudio's default input
+        if self.device.isdigit():
+            index = int(self.device)
+            if index not in [i for i, _, _ in inputs]:
+                raise MicrophoneError(f"audio device {index} is not an input device; {self._describe(inputs)}")
+            return index
+        matches = [i for i, name, _ in inputs if self.device.lower() in name.lower()]
+        if not matches:
+            raise MicrophoneError(f"no input device matching {self.device!r}; {self._describe(inputs)}")
+        return matches[0]
+
+    def record(self, seconds: float) -> tuple[np.ndarray, int]:
+        pyaudio = self._module()
+        pa = pyaudio.PyAudio()
+        stream = None
+        try:
+            inputs = self._inputs(pa)
+            index = self._pick(pa, inputs)
+            try:
+                pa.is_format_supported(self.sample_rate, input_device=index if index is not None else
+                                       pa.get_default_input_device_info()["index"],
+                                       input_channels=1, input_format=pyaudio.paInt16)
+            except (ValueError, OSError, IOError) as exc:
+                raise MicrophoneError(
+                    f"microphone cannot record mono 16-bit at {self.sample_rate} Hz ({exc}); {self._describe(inputs)}"
+                ) from None
+            try:
+                stream = pa.open(format=pyaudio.paInt16, channels=1, rate=self.sample_rate, input=True,
+                                 input_device_index=index, frames_per_buffer=self.chunk)
+            except (OSError, IOError, ValueError) as exc:
+                raise MicrophoneError(f"cannot open microphone ({exc}); {self._describe(inputs)}") from None
+            wanted = int(round(seconds * self.sample_rate))
+            chunks: list[bytes] = []
+            got = 0
+            while got < wanted:
+                n = min(self.chunk, wanted - got)
+                try:
+                    data = stream.read(n, exception_on_overflow=False)
+                except (OSError, IOError) as exc:
+                    raise MicrophoneError(f"microphone failed after {got / self.sample_rate:.2f} s ({exc})") from None
+                chunks.append(data)
+                got += len(data) // 2
+            return _pcm_to_float(b"".join(chunks), 2, 1), self.sample_rate
+        finally:
+            if stream is not None:
+                try:
+                    stream.stop_stream()
+                    stream.close()
+                except Exception:  # closing a dead device must not mask the real error
+                    pass
+            pa.terminate()
+
+
+def open_microphone(source: str, device: str = "", sample_rate: int = 16000) -> MicrophoneSource:
+    """``"pyaudio"``: the sound card; anything else is a WAV file path."""
+    if source == "pyaudio":
+        return PyAudioMicrophone(device, sample_rate)
+    return WavFileMicrophone(source)

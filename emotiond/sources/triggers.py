@@ -1,0 +1,274 @@
+"""What starts a voice capture, behind one small interface: ``start(callback)`` / ``stop()``.
+
+``callback(source_name, duration=None)`` is AudioCapture.trigger: it never blocks. Triggers:
+- ``GpioButtonTrigger``: a push button on a GPIO pin (gpiozero). A short press (released before
+  ``hold_time``) starts a capture; holding it runs the long-press action (privacy toggle). Both also
+  emit a ButtonEvent so Home Assistant can use the button as a device trigger.
+- ``SignalTrigger``: SIGUSR1 (``systemctl kill -s USR1 emotiond``). The handler only writes a byte
+  to a pipe; a thread does the work, so nothing unsafe runs inside the signal handler.
+- ``ControlSocketTrigger``: a local Unix stream socket taking one JSON command per connection, e.g.
+  ``{"command": "capture_audio", "duration": 2}``; the reply is ``daemon.command()``'s result as
+  one JSON line. ``emotiond trigger`` is its client.
+- MQTT: the MQTT sink calls ``daemon.command("capture_audio", args)`` itself (no class here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import stat
+import threading
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from emotiond.events import ButtonEvent, Event
+
+log = logging.getLogger(__name__)
+
+TriggerCallback = Callable[..., Any]
+MAX_REQUEST_BYTES = 65536
+
+
+class Trigger(Protocol):
+    def start(self, callback: TriggerCallback) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class GpioButtonTrigger:
+    """gpiozero Button: press -> capture, long press -> ``on_long_press`` (e.g. privacy toggle)."""
+
+    def __init__(self, pin: int, pull_up: bool = True, bounce_time: float | None = 0.05, hold_time: float = 2.0,
+                 emit: Callable[[Event], None] | None = None, on_long_press: Callable[[], Any] | None = None) -> None:
+        self.pin = pin
+        self.pull_up = pull_up
+        self.bounce_time = bounce_time or None
+        self.hold_time = hold_time
+        self._emit = emit or (lambda e: None)
+        self._on_long_press = on_long_press
+        self._button: Any = None
+        self._callback: TriggerCallback | None = None
+        self._held = False
+
+    def start(self, callback: TriggerCallback) -> None:
+        try:
+            from gpiozero import Button
+        except ImportError:
+            raise RuntimeError("the GPIO button needs gpiozero: pip install 'emotiond[gpio]'") from None
+        self._callback = callback
+        try:
+            self._button = Button(self.pin, pull_up=self.pull_up, bounce_time=self.bounce_time, hold_time=self.hold_time)
+        except Exception as exc:  # no GPIO chip, pin in use, no pin factory
+            raise RuntimeError(f"GPIO{self.pin}: cannot use the button ({exc})") from None
+        self._button.when_pressed = self._pressed
+        self._button.when_held = self._long_press
+        self._button.when_released = self._released
+
+    def _pressed(self) -> None:
+        self._held = False
+
+    def _long_press(self) -> None:
+        self._held = True
+        self._emit(ButtonEvent("long_press"))
+        if self._on_long_press is not None:
+            try:
+                self._on_long_press()
+            except Exception:
+                log.exception("long-press action failed")
+
+    def _released(self) -> None:
+        if self._held:  # the end of a long press is not a short press
+            self._held = False
+            return
+        self._emit(ButtonEvent("press"))
+        if self._callback is not None:
+            try:
+                self._callback("gpio")
+            except Exception:
+                log.exception("GPIO trigger failed")
+
+    def stop(self) -> None:
+        if self._button is not None:
+            self._button.close()
+            self._button = None
+
+
+class SignalTrigger:
+    """SIGUSR1 starts a capture. Must be started from the main thread (Python's signal rule)."""
+
+    def __init__(self, signum: int = signal.SIGUSR1) -> None:
+        self.signum = signum
+        self._old: Any = None
+        self._rfd = self._wfd = -1
+        self._thread: threading.Thread | None = None
+
+    def start(self, callback: TriggerCallback) -> None:
+        self._rfd, self._wfd = os.pipe()
+        os.set_blocking(self._wfd, False)
+        self._thread = threading.Thread(target=self._reader, args=(callback,), name="sigusr1", daemon=True)
+        self._thread.start()
+        self._old = signal.signal(self.signum, self._handler)
+
+    def _handler(self, _signum: int, _frame: Any) -> None:
+        try:
+            os.write(self._wfd, b"t")
+        except OSError:  # pipe full: a capture request is already pending
+            pass
+
+    def _reader(self, callback: TriggerCallback) -> None:
+        while True:
+            try:
+                data = os.read(self._rfd, 64)
+            except OSError:
+                return
+            if not data or b"q" in data:
+                return
+            try:
+                callback("signal")
+            except Exception:
+                log.exception("signal trigger failed")
+
+    def stop(self) -> None:
+        if self._old is not None:
+            try:
+                signal.signal(self.signum, self._old)
+            except ValueError:  # not the main thread: leave the handler, it only writes to a closed pipe
+                pass
+            self._old = None
+        if self._wfd >= 0:
+            try:
+                os.write(self._wfd, b"q")
+            except OSError:
+                pass
+            if self._thread is not None:
+                self._thread.join(timeout=2.0)
+            os.close(self._wfd)
+            os.close(self._rfd)
+            self._rfd = self._wfd = -1
+
+
+def default_socket_path() -> Path:
+    """$RUNTIME_DIRECTORY (systemd RuntimeDirectory=) or /run/emotiond when writable, else /tmp/emotiond-UID."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime:
+        return Path(runtime) / "control.sock"
+    run = Path("/run/emotiond")
+    if run.is_dir() and os.access(run, os.W_OK):
+        return run / "control.sock"
+    return Path(f"/tmp/emotiond-{os.getuid()}") / "control.sock"
+
+
+class ControlSocketTrigger:
+    """A Unix stream socket: one JSON object per connection in, one JSON line out."""
+
+    def __init__(self, path: str | Path | None, command: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+        self.path = Path(path) if path else default_socket_path()
+        self._command = command
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self, callback: TriggerCallback | None = None) -> None:
+        p = self.path
+        if not p.parent.exists():
+            p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if p.exists() or p.is_symlink():
+            if not stat.S_ISSOCK(p.lstat().st_mode):
+                raise RuntimeError(f"{p} exists and is not a socket; not replacing it")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.settimeout(1.0)
+                probe.connect(str(p))
+                raise RuntimeError(f"{p}: another emotiond is already listening there")
+            except (ConnectionRefusedError, FileNotFoundError, socket.timeout):
+                p.unlink(missing_ok=True)  # stale socket of a crashed run
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(p))
+        os.chmod(p, 0o660)
+        sock.listen(8)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="control-socket", daemon=True)
+        self._thread.start()
+        log.info("control socket listening on %s", p)
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), name="control-conn", daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5.0)
+            reply = self._reply(conn)
+            try:
+                conn.settimeout(5.0)
+                conn.sendall((json.dumps(reply) + "\n").encode())
+            except OSError:
+                pass
+
+    def _reply(self, conn: socket.socket) -> dict[str, Any]:
+        data = b""
+        try:
+            while b"\n" not in data and len(data) <= MAX_REQUEST_BYTES:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            return {"ok": False, "error": f"reading the request failed ({exc})"}
+        if len(data) > MAX_REQUEST_BYTES:
+            return {"ok": False, "error": f"request larger than {MAX_REQUEST_BYTES} bytes"}
+        try:
+            request = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return {"ok": False, "error": f"request is not JSON ({exc})"}
+        if not isinstance(request, dict) or not isinstance(request.get("command"), str):
+            return {"ok": False, "error": 'request must be a JSON object with a string "command"'}
+        name = request.pop("command")
+        if name == "capture_audio":
+            request.setdefault("trigger", "socket")
+        return self._command(name, request)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        try:
+            if self.path.exists() and stat.S_ISSOCK(self.path.lstat().st_mode):
+                self.path.unlink()
+        except OSError:
+            pass
+
+
+def send_command(path: str | Path, request: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+    """Client side of the control socket (``emotiond trigger``); OSError when nobody listens."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall((json.dumps(request) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        raise OSError(f"{path}: the daemon closed the connection without a reply")
+    return json.loads(data.decode())

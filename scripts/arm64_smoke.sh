@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# arm64 smoke test: does emotiond, with exactly the pins in requirements-pi.txt, install and run on
+# the Pi's platform (Debian Bookworm arm64, Python 3.11, glibc 2.36)? Runs on an x86-64 host under
+# qemu user-mode emulation, without binfmt_misc and without a Pi:
+#   1. an arm64 Bookworm root: `debootstrap --foreign` (python3, python3-venv) + `dpkg -x` of its .debs
+#   2. the aarch64 cp311 wheels for every line of requirements-pi.txt (pure-Python sdists built here)
+#   3. a venv inside that root; pip *running under the emulator* installs the lock with --no-index
+#      (so a dependency missing from the lock fails here), then the emotiond wheel built from this checkout
+#   4. under the emulator: the interpreter probe, `emotiond models`, `emotiond classify` on a face,
+#      `emotiond classify-audio` on a generated WAV and on the shipped speech sample, `emotiond demo`
+# Prints every command it runs; exits non-zero on the first failure.
+#
+# Usage: scripts/arm64_smoke.sh [--cache DIR] [--mirror URL] [--clean]
+#   --cache DIR   where the root, wheels and venv are kept between runs (default: .cache/arm64)
+#   --mirror URL  Debian mirror for debootstrap (default: http://deb.debian.org/debian)
+#   --clean       delete the cache first (what CI gets anyway: it starts from a fresh clone)
+# Needs (apt): qemu-user-static debootstrap; and python3 with pip, numpy, opencv (the dev setup).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=$REPO/.cache/arm64
+MIRROR=http://deb.debian.org/debian
+SUITE=bookworm
+CLEAN=0
+LOCK=$REPO/requirements-pi.txt
+SDIST_ONLY="python_speech_features"   # pure Python, no wheel on PyPI: built into a py3-none-any wheel here
+HOST_PY=${PYTHON:-python3}
+STEP_TIMEOUT=${ARM64_SMOKE_STEP_TIMEOUT:-900}   # seconds per emulated command
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --cache) CACHE=$2; shift 2 ;;
+        --cache=*) CACHE=${1#*=}; shift ;;
+        --mirror) MIRROR=$2; shift 2 ;;
+        --mirror=*) MIRROR=${1#*=}; shift ;;
+        --clean) CLEAN=1; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "arm64_smoke: unknown argument $1 (try --help)" >&2; exit 64 ;;
+    esac
+done
+
+START=$SECONDS
+log() { printf '\n== [%4ds] %s\n' "$((SECONDS - START))" "$*"; }
+die() { echo "arm64_smoke: FAIL: $*" >&2; exit 1; }
+
+for tool in qemu-aarch64-static debootstrap dpkg sha256sum; do
+    command -v "$tool" >/dev/null || die "$tool not found: apt-get install qemu-user-static debootstrap"
+done
+"$HOST_PY" -m pip --version >/dev/null 2>&1 || die "$HOST_PY has no pip"
+[ -f "$LOCK" ] || die "$LOCK missing"
+
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+[ "$CLEAN" = 1 ] && { log "removing $CACHE/*"; rm -rf "${CACHE:?}"/*; }
+ulimit -c 0   # qemu would otherwise write a core file for every crashing child
+unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
+
+ROOT=$CACHE/root-$SUITE
+QEMU=(qemu-aarch64-static -L "$ROOT")
+CACHE_FORMAT=1   # bump when the way wheels or the venv are made changes
+LOCK_KEY=$( (cat "$LOCK"; echo "$SUITE $CACHE_FORMAT") | sha256sum | cut -c1-12)
+WHEELS=$CACHE/wheels-$LOCK_KEY
+VENV=$CACHE/venv-$LOCK_KEY
+WORK=$CACHE/run
+rm -rf "$WORK" && mkdir -p "$WORK"
+
+# run NAME CMD...: print the command, run it (stdout/stderr to $WORK/NAME.*), fail with the stderr tail.
+run() {
+    local name=$1; shift
+    printf '+ %s\n' "$*"
+    local t0=$SECONDS rc=0
+    timeout "$STEP_TIMEOUT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+    printf '  -> exit %d in %ds\n' "$rc" "$((SECONDS - t0))"
+    if [ "$rc" != 0 ]; then
+        echo "---- stdout (tail) ----"; tail -n 20 "$WORK/$name.out"
+        echo "---- stderr (tail) ----"; tail -n 30 "$WORK/$name.err"
+        die "$name exited $rc"
+    fi
+}
+
+# run_net NAME CMD...: like run, for downloads: up to 3 attempts before failing.
+run_net() {
+    local name=$1 attempt; shift
+    for attempt in 1 2; do
+        printf '+ %s\n' "$*"
+        if timeout "$STEP_TIMEOUT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then return 0; fi
+        echo "  -> failed (attempt $attempt): $(grep -v '^WARNING' "$WORK/$name.err" | tail -n 1)"
+        sleep 5
+    done
+    run "$name" "$@"
+}
+
+# --- 1. the arm64 root ---------------------------------------------------------------------------
+if [ -f "$ROOT/.smoke-root-ok" ]; then
+    log "arm64 root: cached at $ROOT"
+else
+    log "arm64 root: debootstrap --foreign $SUITE + dpkg -x"
+    rm -rf "$ROOT"
+    run_net debootstrap debootstrap --arch=arm64 --foreign --variant=minbase --include=python3,python3-venv \
+        "$SUITE" "$ROOT" "$MIRROR"
+    printf '+ dpkg -x each of %s .debs into the root\n' "$(ls "$ROOT"/var/cache/apt/archives/*.deb | wc -l)"
+    for deb in "$ROOT"/var/cache/apt/archives/*.deb; do dpkg -x "$deb" "$ROOT"; done
+    rm -f "$ROOT"/var/cache/apt/archives/*.deb
+    touch "$ROOT/.smoke-root-ok"
+fi
+run platform "${QEMU[@]}" "$ROOT/usr/bin/python3.11" -c \
+    'import platform, sys; print(platform.machine(), "Python", sys.version.split()[0], "glibc", platform.libc_ver()[1])'
+cat "$WORK/platform.out"
+grep -q '^aarch64 Python 3\.11\.' "$WORK/platform.out" || die "the emulated python is not aarch64 Python 3.11"
+
+# --- 2. aarch64 wheels for exactly the pinned set -----------------------------------------------
+if [ -f "$WHEELS/.ok" ]; then
+    log "wheels: cached at $WHEELS"
+else
+    log "wheels: pip download (aarch64, cp311, manylinux <= glibc 2.36) for requirements-pi.txt"
+    rm -rf "$WHEELS" "$WHEELS.tmp" && mkdir -p "$WHEELS.tmp"
+    platforms=(--platform manylinux2014_aarch64 --platform linux_aarch64)
+    for minor in $(seq 17 36); do platforms+=(--platform "manylinux_2_${minor}_aarch64"); done
+    sdist_re=$(echo "$SDIST_ONLY" | tr ' ' '|')
+    grep -vE "^($sdist_re)==" "$LOCK" >"$WORK/binary-reqs.txt"
+    run_net pip-download "$HOST_PY" -m pip download --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none "${platforms[@]}" \
+        -d "$WHEELS.tmp" -r "$WORK/binary-reqs.txt"
+    grep -E "^($sdist_re)==" "$LOCK" >"$WORK/sdist-reqs.txt" || true
+    if [ -s "$WORK/sdist-reqs.txt" ]; then
+        run_net pip-wheel "$HOST_PY" -m pip wheel --disable-pip-version-check --no-deps --no-binary=:all: \
+            -w "$WHEELS.tmp" -r "$WORK/sdist-reqs.txt"
+    fi
+    for whl in "$WHEELS.tmp"/*.whl; do
+        case "$whl" in
+            *aarch64*.whl|*-none-any.whl) ;;
+            *) die "$(basename "$whl") is neither aarch64 nor pure Python" ;;
+        esac
+    done
+    mv "$WHEELS.tmp" "$WHEELS" && touch "$WHEELS/.ok"
+fi
+echo "$(ls "$WHEELS"/*.whl | wc -l) wheels, $(du -sh "$WHEELS" | cut -f1)"
+
+# --- 3. venv in the root; pip under the emulator installs the lock, then emotiond ----------------
+PIP_WHL=$(ls "$ROOT"/usr/share/python-wheels/pip-*.whl | head -n1)
+VPY=("${QEMU[@]}" "$VENV/bin/python")
+if [ -f "$VENV/.ok" ]; then
+    log "venv: cached at $VENV"
+else
+    log "venv: python3.11 -m venv, then pip (aarch64, emulated) installs requirements-pi.txt --no-index"
+    rm -rf "$VENV"
+    run venv "${QEMU[@]}" "$ROOT/usr/bin/python3.11" -m venv --without-pip "$VENV"
+    run pip-install "${VPY[@]}" "$PIP_WHL/pip" install --disable-pip-version-check --no-index --no-compile \
+        --find-links "$WHEELS" -r "$LOCK"
+    tail -n 1 "$WORK/pip-install.out"
+    touch "$VENV/.ok"
+fi
+
+log "emotiond: build a wheel from this checkout, install it into the venv (no deps, no index)"
+SRC=$WORK/src
+mkdir -p "$SRC" "$WORK/dist"
+if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    # tracked and untracked-but-not-ignored files: what a clone would hold, without .cache or build/
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
+        tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$SRC"
+else
+    (cd "$REPO" && tar --exclude=./.cache --exclude=./build --exclude=./.git -cf - .) | tar -xf - -C "$SRC"
+fi
+run_net emotiond-wheel "$HOST_PY" -m pip wheel --disable-pip-version-check --no-deps \
+    -w "$WORK/dist" "$SRC"
+run emotiond-install "${VPY[@]}" "$PIP_WHL/pip" install --disable-pip-version-check --no-index --no-deps \
+    --force-reinstall --no-compile "$WORK"/dist/emotiond-*.whl
+tail -n 1 "$WORK/emotiond-install.out"
+SHARE=$VENV/share/emotiond
+CFG=$SHARE/config.toml
+EMOTIOND=("${VPY[@]}" "$VENV/bin/emotiond" -c "$CFG")
+[ -f "$CFG" ] && [ -f "$SHARE/models/expression.json" ] || die "the wheel did not install share/emotiond (config, models)"
+
+# --- 4. under the emulator -----------------------------------------------------------------------
+cd "$WORK"   # not the checkout: `import emotiond` must find the installed package
+# Without binfmt_misc an emulated process cannot exec an aarch64 binary: the probe's child is started
+# through the (x86-64) emulator instead, which an emulated process can exec.
+export EMOTIOND_PROBE_LAUNCHER="qemu-aarch64-static -L $ROOT"
+
+log "import every runtime dependency; gpiozero (MockFactory) and luma (dummy device) do real work"
+run imports "${VPY[@]}" -c '
+import importlib.metadata as md, platform
+import cv2, numpy, scipy, python_speech_features, webrtcvad, paho.mqtt.client, PIL
+from gpiozero import Button, Device
+from gpiozero.pins.mock import MockFactory
+from luma.core.device import dummy
+from luma.core.render import canvas
+Device.pin_factory = MockFactory()
+button = Button(17)
+button.pin.drive_low()
+assert button.is_pressed
+device = dummy(width=128, height=64)
+with canvas(device) as draw:
+    draw.rectangle((0, 0, 20, 10), fill="white")
+assert device.image.getbbox() is not None
+vad = webrtcvad.Vad(2)
+assert vad.is_speech(b"\0\0" * 160, 16000) in (True, False)
+print(platform.machine(), "numpy", numpy.__version__, "opencv", cv2.__version__, "scipy", scipy.__version__,
+      "tflite-runtime", md.version("tflite-runtime"), "ai-edge-litert", md.version("ai-edge-litert"))
+'
+cat "$WORK/imports.out"
+
+log "interpreter probe: each installed runtime in a child process on the shipped models"
+run probe "${VPY[@]}" -m emotiond.backend_probe --all --json
+cat "$WORK/probe.err"
+CHOSEN=$("$HOST_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["chosen"])' "$WORK/probe.out")
+echo "chosen: $CHOSEN"
+
+log "emotiond models (self-test on the reference inputs, backend 'auto')"
+run models "${EMOTIOND[@]}" models
+cat "$WORK/models.out"
+grep -E "backend_probe|using " "$WORK/models.err" | sed 's/^/  log: /' || true
+grep -q "\[$CHOSEN\]" "$WORK/models.out" || die "emotiond models did not use the probed backend $CHOSEN"
+
+log "emotiond classify on a public-domain face (NASA astronaut portrait)"
+FACE=$SHARE/samples/astronaut.jpg
+if [ ! -f "$FACE" ]; then
+    FACE=$WORK/astronaut.png
+    run make-face "$HOST_PY" -c 'import sys, cv2, skimage.data; cv2.imwrite(sys.argv[1], cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))' "$FACE"
+fi
+run classify "${EMOTIOND[@]}" classify "$FACE"
+cat "$WORK/classify.out"
+"$HOST_PY" - "$WORK/classify.out" <<'EOF' || die "classify found no face with an expression label"
+import json, sys
+result = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+faces = result["faces"]
+assert faces and all(f.get("label") for f in faces), result
+print(f"  {len(faces)} face(s): " + ", ".join(f"{f['label']} {f['confidence']:.2f}" for f in faces))
+EOF
+
+log "emotiond classify-audio on a generated WAV (22.05 kHz stereo, a gliding vowel-like tone)"
+if "${EMOTIOND[@]}" --help 2>/dev/null | grep -q "classify-audio"; then
+    run make-wav "$HOST_PY" - "$WORK/generated.wav" <<'EOF'
+import sys, wave
+import numpy as np
+rate, seconds = 22050, 2.0
+t = np.arange(int(rate * seconds)) / rate
+f0 = 140 + 40 * np.sin(2 * np.pi * 1.5 * t)                       # pitch glide, Hz
+phase = 2 * np.pi * np.cumsum(f0) / rate
+voice = sum(np.sin(k * phase) / k for k in range(1, 12))            # harmonic-rich source
+envelope = 0.5 * (1 - np.cos(2 * np.pi * 3 * t)) * (t > 0.2) * (t < 1.8)  # three "syllables"
+mono = 0.3 * voice * envelope / np.abs(voice).max()
+pcm = (np.stack([mono, 0.8 * mono], 1) * 32767).astype("<i2")
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(2); w.setsampwidth(2); w.setframerate(rate); w.writeframes(pcm.tobytes())
+EOF
+    run classify-audio "${EMOTIOND[@]}" classify-audio "$WORK/generated.wav"
+    cut -c1-400 "$WORK/classify-audio.out"
+    "$HOST_PY" -c 'import json,sys; json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])' \
+        "$WORK/classify-audio.out" || die "classify-audio did not print a JSON line"
+    if [ -f "$SHARE/samples/speech.wav" ]; then
+        run classify-speech "${EMOTIOND[@]}" classify-audio "$SHARE/samples/speech.wav"
+        cut -c1-400 "$WORK/classify-speech.out"
+    fi
+else
+    echo "SKIPPED: this checkout's emotiond has no classify-audio command"
+fi
+
+log "emotiond demo (bundled sample video, every frame, events to stdout)"
+run demo "${EMOTIOND[@]}" demo --video "$SHARE/samples/demo.mp4"
+"$HOST_PY" - "$WORK/demo.out" <<'EOF' || die "demo printed no emotion event"
+import collections, json, sys
+events = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+counts = collections.Counter(e.get("type") for e in events)
+print("  events:", dict(counts))
+assert counts["emotion"] > 0 and counts["face_appeared"] > 0, counts
+EOF
+grep -E "backend_probe|using " "$WORK/demo.err" | sed 's/^/  log: /' || true
+
+log "PASS: arm64 smoke test ($(cut -d' ' -f1-5 "$WORK/platform.out"), interpreter $CHOSEN) in $((SECONDS - START)) s"

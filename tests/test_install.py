@@ -1,0 +1,115 @@
+"""scripts/install.sh: shellcheck-clean, a dry run that changes nothing, and the real thing below --root.
+
+The real run creates a venv with this machine's Python and pip-installs a snapshot of the checkout
+into it (about half a minute), then checks that a second run has nothing to do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "install.sh"
+BASE = ["--no-apt", "--no-user", "--python", sys.executable]
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def _run(script: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PIP_NO_INPUT": "1"}
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
+def test_shellcheck_is_clean() -> None:
+    result = subprocess.run(["shellcheck", "--severity=style", str(SCRIPT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_help_and_unknown_options() -> None:
+    assert "--dry-run" in _run(SCRIPT, "--help").stdout
+    bad = _run(SCRIPT, "--frobnicate")
+    assert bad.returncode == 64 and "unknown option --frobnicate" in bad.stderr
+
+
+def test_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    first = _run(SCRIPT, "--dry-run", "--root", str(root), "--with-broker")
+    second = _run(SCRIPT, "--dry-run", "--root", str(root), "--with-broker")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout  # nothing changed between the runs
+    assert not root.exists()
+    out = first.stdout
+    assert out.startswith("dry run: nothing will be changed")
+    for action in (
+        "-m venv --system-site-packages " + f"{root}/opt/emotiond/venv",
+        f"-m pip install --disable-pip-version-check --no-input '{REPO}[pi,gpio,display]'",
+        "model self-test",
+        f"install -D -m 0640 {REPO}/config.toml {root}/etc/emotiond/config.toml",
+        f"install -D -m 0600 /dev/null {root}/etc/emotiond/mqtt_password",
+        f"install_unit {REPO}/systemd/emotiond.service {root}/etc/systemd/system/emotiond.service",
+        f"systemctl --root={root} enable emotiond.service",
+    ):
+        assert action in out, action
+    assert "useradd --system" in out or "ok:   user emotiond exists" in out
+    assert out.rstrip().splitlines()[-1].startswith("dry run: ") and "action(s) would be taken" in out
+
+
+def _snapshot(dest: Path) -> Path:
+    """A frozen copy of the checkout, so edits elsewhere in the tree cannot change the digest mid-test."""
+    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "*.egg-info", "build", "dist", "tests", ".pytest_cache", "*.pyc"))
+    return dest / "scripts" / "install.sh"
+
+
+def test_real_install_below_a_root_then_nothing_to_do_then_uninstall(tmp_path: Path) -> None:
+    script = _snapshot(tmp_path / "src")
+    root = tmp_path / "root"
+    args = ["--root", str(root), *BASE, "--extras", "gpio,display"]
+    if shutil.which("systemctl") is None:
+        args.append("--no-systemd")
+
+    first = _run(script, *args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "done: " in first.stdout and "model self-test passes" in first.stdout
+    venv = root / "opt/emotiond/venv"
+    emotiond = venv / "bin/emotiond"
+    assert emotiond.is_file() and os.access(emotiond, os.X_OK)
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    version = subprocess.run([str(emotiond), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("emotiond ")
+    config = root / "etc/emotiond/config.toml"
+    check = subprocess.run([str(emotiond), "-c", str(config), "check-config"], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    password = root / "etc/emotiond/mqtt_password"
+    assert password.read_bytes() == b"" and stat.S_IMODE(password.stat().st_mode) == 0o600
+    if "--no-systemd" not in args:
+        unit = root / "etc/systemd/system/emotiond.service"
+        assert unit.read_text() == (REPO / "systemd/emotiond.service").read_text()
+        assert (root / "etc/systemd/system/multi-user.target.wants/emotiond.service").is_symlink()
+
+    config.write_text(config.read_text() + "\n# local edit\n")
+    before = _tree(root)
+    second = _run(script, *args)
+    assert second.returncode == 0, second.stderr
+    assert "nothing to do" in second.stdout and "+ " not in second.stdout
+    assert config.read_text().endswith("# local edit\n")  # an existing config is never overwritten
+    assert _tree(root) == before
+    assert "nothing to do" in _run(script, *args, "--dry-run").stdout
+
+    gone = _run(script, *args, "--uninstall")
+    assert gone.returncode == 0, gone.stderr
+    assert not (root / "opt/emotiond").exists() and config.exists()  # config kept without --purge
+    purge = _run(script, *args, "--uninstall", "--purge")
+    assert purge.returncode == 0 and not (root / "etc/emotiond").exists()
+    assert "nothing to do" in _run(script, *args, "--uninstall", "--purge").stdout
