@@ -27,10 +27,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-SAMPLE_VIDEO = REPO_DIR / "samples" / "demo.mp4"
-SAMPLE_PORTRAIT = REPO_DIR / "samples" / "astronaut.jpg"
-SAMPLE_SPEECH = REPO_DIR / "samples" / "speech.wav"
+from emotiond.config import sample_path
+
+
+SAMPLE_VIDEO = sample_path("demo.mp4")
+SAMPLE_PORTRAIT = sample_path("astronaut.jpg")
+SAMPLE_SPEECH = sample_path("speech.wav")
 
 # issue 7's targets for this machine (2 cores, no GPU), 640x480 with up to 4 faces
 TARGETS = {

@@ -15,16 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from emotiond import __version__
-from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config
-from emotiond.models import Manifest, ModelError, TFLiteModel, sha256_file
+from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path
+from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.sources.camera import SourceError
 
 EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 64, 65, 66, 69
-REPO_DIR = Path(__file__).resolve().parent.parent
-SAMPLE_VIDEO = REPO_DIR / "samples" / "demo.mp4"
+SAMPLE_VIDEO = sample_path("demo.mp4")
 
 log = logging.getLogger("emotiond")
 

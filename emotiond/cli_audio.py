@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emotiond.config import Config
+from emotiond.config import Config, sample_path
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-SAMPLE_SPEECH = next(
-    (p for p in (REPO_DIR / "samples" / "speech.wav", Path(sys.prefix) / "share" / "emotiond" / "samples" / "speech.wav")
-     if p.is_file()),
-    REPO_DIR / "samples" / "speech.wav",
-)
+SAMPLE_SPEECH = sample_path("speech.wav")
 EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 65, 66, 69
 
 

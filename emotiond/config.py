@@ -414,6 +414,14 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] 
     return config_from_mapping(data, str(p), env)
 
 
+def sample_path(name: str) -> Path:
+    """A bundled sample: beside the package in a checkout, under share/emotiond in a wheel install."""
+    for folder in (PACKAGE_DIR.parent / "samples", _SHARE_DIR / "samples"):
+        if (folder / name).is_file():
+            return folder / name
+    return PACKAGE_DIR.parent / "samples" / name
+
+
 def default_config_path() -> Path | None:
     """The config file used when none is given: /etc/emotiond, then the shipped default."""
     for candidate in (Path("/etc/emotiond/config.toml"), PACKAGE_DIR.parent / "config.toml", _SHARE_DIR / "config.toml"):

@@ -10,11 +10,15 @@
 #      `emotiond classify-audio` on a generated WAV and on the shipped speech sample, `emotiond demo`
 # Prints every command it runs; exits non-zero on the first failure.
 #
-# Usage: scripts/arm64_smoke.sh [--cache DIR] [--mirror URL] [--clean]
+# Usage: scripts/arm64_smoke.sh [--cache DIR] [--cpu MODEL] [--mirror URL] [--clean]
 #   --cache DIR   where the root, wheels and venv are kept between runs (default: .cache/arm64)
+#   --cpu MODEL   qemu CPU model (default cortex-a72: the Pi 4's ARMv8.0-A, the oldest ISA we support,
+#                 so code needing newer instructions dies here; cortex-a76 is the Pi 5; max = all)
 #   --mirror URL  Debian mirror for debootstrap (default: http://deb.debian.org/debian)
 #   --clean       delete the cache first (what CI gets anyway: it starts from a fresh clone)
-# Needs (apt): qemu-user-static debootstrap; and python3 with pip, numpy, opencv (the dev setup).
+# Needs: the apt packages qemu-user-static and debootstrap (installed here when missing), network
+# access to PyPI and deb.debian.org, root (debootstrap), and a host Python with pip and numpy:
+# $PYTHON, else the project's .venv (scripts/setup_env.sh --dev), else python3.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,9 +26,12 @@ CACHE=$REPO/.cache/arm64
 MIRROR=http://deb.debian.org/debian
 SUITE=bookworm
 CLEAN=0
+CPU=cortex-a72
 LOCK=$REPO/requirements-pi.txt
 SDIST_ONLY="python_speech_features"   # pure Python, no wheel on PyPI: built into a py3-none-any wheel here
-HOST_PY=${PYTHON:-python3}
+if [ -n "${PYTHON:-}" ]; then HOST_PY=$PYTHON
+elif [ -x "$REPO/.venv/bin/python" ]; then HOST_PY=$REPO/.venv/bin/python
+else HOST_PY=python3; fi
 STEP_TIMEOUT=${ARM64_SMOKE_STEP_TIMEOUT:-900}   # seconds per emulated command
 
 while [ $# -gt 0 ]; do
@@ -32,9 +39,11 @@ while [ $# -gt 0 ]; do
         --cache) CACHE=$2; shift 2 ;;
         --cache=*) CACHE=${1#*=}; shift ;;
         --mirror) MIRROR=$2; shift 2 ;;
+        --cpu) CPU=$2; shift 2 ;;
+        --cpu=*) CPU=${1#*=}; shift ;;
         --mirror=*) MIRROR=${1#*=}; shift ;;
         --clean) CLEAN=1; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "arm64_smoke: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
 done
@@ -43,6 +52,13 @@ START=$SECONDS
 log() { printf '\n== [%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 die() { echo "arm64_smoke: FAIL: $*" >&2; exit 1; }
 
+if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    log "installing the Debian packages qemu-user-static debootstrap"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends qemu-user-static debootstrap >/dev/null
+fi
 for tool in qemu-aarch64-static debootstrap dpkg sha256sum; do
     command -v "$tool" >/dev/null || die "$tool not found: apt-get install qemu-user-static debootstrap"
 done
@@ -56,7 +72,7 @@ ulimit -c 0   # qemu would otherwise write a core file for every crashing child
 unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
 
 ROOT=$CACHE/root-$SUITE
-QEMU=(qemu-aarch64-static -L "$ROOT")
+QEMU=(qemu-aarch64-static -cpu "$CPU" -L "$ROOT")
 CACHE_FORMAT=1   # bump when the way wheels or the venv are made changes
 LOCK_KEY=$( (cat "$LOCK"; echo "$SUITE $CACHE_FORMAT") | sha256sum | cut -c1-12)
 WHEELS=$CACHE/wheels-$LOCK_KEY
@@ -84,8 +100,8 @@ run_net() {
     for attempt in 1 2; do
         printf '+ %s\n' "$*"
         if timeout "$STEP_TIMEOUT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then return 0; fi
-        echo "  -> failed (attempt $attempt): $(grep -v '^WARNING' "$WORK/$name.err" | tail -n 1)"
-        sleep 5
+        echo "  -> failed (attempt $attempt): $(grep -v '^WARNING' "$WORK/$name.err" | tail -n 1 | cut -c1-200)"
+        sleep $((attempt * 15))
     done
     run "$name" "$@"
 }
@@ -98,8 +114,9 @@ else
     rm -rf "$ROOT"
     run_net debootstrap debootstrap --arch=arm64 --foreign --variant=minbase --include=python3,python3-venv \
         "$SUITE" "$ROOT" "$MIRROR"
-    printf '+ dpkg -x each of %s .debs into the root\n' "$(ls "$ROOT"/var/cache/apt/archives/*.deb | wc -l)"
-    for deb in "$ROOT"/var/cache/apt/archives/*.deb; do dpkg -x "$deb" "$ROOT"; done
+    debs=("$ROOT"/var/cache/apt/archives/*.deb)
+    printf '+ dpkg -x each of %s .debs into the root\n' "${#debs[@]}"
+    for deb in "${debs[@]}"; do dpkg -x "$deb" "$ROOT"; done
     rm -f "$ROOT"/var/cache/apt/archives/*.deb
     touch "$ROOT/.smoke-root-ok"
 fi
@@ -134,10 +151,13 @@ else
     done
     mv "$WHEELS.tmp" "$WHEELS" && touch "$WHEELS/.ok"
 fi
-echo "$(ls "$WHEELS"/*.whl | wc -l) wheels, $(du -sh "$WHEELS" | cut -f1)"
+wheels=("$WHEELS"/*.whl)
+echo "${#wheels[@]} wheels, $(du -sh "$WHEELS" | cut -f1)"
 
 # --- 3. venv in the root; pip under the emulator installs the lock, then emotiond ----------------
-PIP_WHL=$(ls "$ROOT"/usr/share/python-wheels/pip-*.whl | head -n1)
+pip_wheels=("$ROOT"/usr/share/python-wheels/pip-*.whl)
+PIP_WHL=${pip_wheels[0]}
+[ -f "$PIP_WHL" ] || die "no pip wheel in the root (python3-pip-whl, pulled in by python3-venv)"
 VPY=("${QEMU[@]}" "$VENV/bin/python")
 if [ -f "$VENV/.ok" ]; then
     log "venv: cached at $VENV"
@@ -169,13 +189,15 @@ tail -n 1 "$WORK/emotiond-install.out"
 SHARE=$VENV/share/emotiond
 CFG=$SHARE/config.toml
 EMOTIOND=("${VPY[@]}" "$VENV/bin/emotiond" -c "$CFG")
-[ -f "$CFG" ] && [ -f "$SHARE/models/expression.json" ] || die "the wheel did not install share/emotiond (config, models)"
+if [ ! -f "$CFG" ] || [ ! -f "$SHARE/models/expression.json" ]; then
+    die "the wheel did not install share/emotiond (config, models)"
+fi
 
 # --- 4. under the emulator -----------------------------------------------------------------------
 cd "$WORK"   # not the checkout: `import emotiond` must find the installed package
 # Without binfmt_misc an emulated process cannot exec an aarch64 binary: the probe's child is started
 # through the (x86-64) emulator instead, which an emulated process can exec.
-export EMOTIOND_PROBE_LAUNCHER="qemu-aarch64-static -L $ROOT"
+export EMOTIOND_PROBE_LAUNCHER="qemu-aarch64-static -cpu $CPU -L $ROOT"
 
 log "import every runtime dependency; gpiozero (MockFactory) and luma (dummy device) do real work"
 run imports "${VPY[@]}" -c '
@@ -267,4 +289,4 @@ assert counts["emotion"] > 0 and counts["face_appeared"] > 0, counts
 EOF
 grep -E "backend_probe|using " "$WORK/demo.err" | sed 's/^/  log: /' || true
 
-log "PASS: arm64 smoke test ($(cut -d' ' -f1-5 "$WORK/platform.out"), interpreter $CHOSEN) in $((SECONDS - START)) s"
+log "PASS: arm64 smoke test ($(cut -d' ' -f1-5 "$WORK/platform.out"), qemu -cpu $CPU, interpreter $CHOSEN) in $((SECONDS - START)) s"
