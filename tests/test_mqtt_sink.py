@@ -526,3 +526,27 @@ def test_reconnect_backoff_doubles_and_is_capped(tmp_path: Path) -> None:
     finally:
         r.close()
         server.close()
+
+
+def test_capture_audio_command_records_with_trigger_mqtt(broker: Broker, running: Any, repo_root: Path) -> None:
+    """The Home Assistant button's command reaches the real audio capture (a WAV stands in for the mic)."""
+    import dataclasses
+
+    from emotiond.audio_capture import AudioCapture
+    from emotiond.perception.audio_pipeline import AudioAnalyzer
+
+    r = running()
+    cfg = r.daemon.config
+    audio = dataclasses.replace(cfg.audio, source=str(repo_root / "samples" / "speech.wav"))
+    capture = AudioCapture(audio, AudioAnalyzer.from_config(dataclasses.replace(cfg, audio=audio)))
+    capture.start(r.daemon)
+    rec = Recorder(broker, [f"{BASE}/cmd/capture_audio/result"])
+    try:
+        _command(rec, f"{BASE}/cmd/capture_audio", '{"duration": 1.5, "wait": true}')
+        (answer,) = wait_until(lambda: rec.json_on(f"{BASE}/cmd/capture_audio/result"), 30, what="the capture result")
+        assert answer["ok"] is True
+        assert answer["result"]["trigger"] == "mqtt" and answer["result"]["status"] == "ok"
+        assert answer["result"]["duration"] == pytest.approx(1.5, abs=0.05)
+    finally:
+        capture.stop()
+        rec.close()

@@ -430,6 +430,8 @@ class MqttSink:
             if self._daemon is None:
                 result = {"ok": False, "error": "daemon not running"}
             else:
+                if name == "capture_audio":
+                    args = {**args, "trigger": "mqtt"}  # the audio event says where the request came from
                 result = self._daemon.command(name, args)
             if not result.get("ok"):
                 log.warning("mqtt: command %s failed: %s", name, result.get("error"))
