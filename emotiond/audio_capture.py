@@ -13,11 +13,13 @@ import time
 from typing import Any, Callable, Sequence
 
 from emotiond.config import AudioConfig
-from emotiond.events import AudioEvent, Event
+from emotiond.events import AudioEvent, Event, ListeningEvent
 from emotiond.perception.audio_pipeline import AudioAnalyzer
 from emotiond.sources.microphone import MicrophoneError, MicrophoneSource, open_microphone
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 3.0  # how long stop() lets an in-flight recording finish
 
 TRIGGER_NAMES = ("gpio", "mqtt", "signal", "socket", "cli", "demo", "command")
 
@@ -66,7 +68,11 @@ class AudioCapture:
                 log.exception("stopping trigger %s failed", type(trig).__name__)
         self._jobs.put(None)
         if self._thread is not None:
-            self._thread.join(timeout=self.config.max_duration + 5.0)
+            # A recording in flight gets a moment to finish; past that it is abandoned (the thread is a
+            # daemon thread) so that shutdown stays well inside systemd's TimeoutStopSec.
+            self._thread.join(timeout=STOP_GRACE_SECONDS)
+            if self._thread.is_alive():
+                log.warning("abandoning the voice capture in progress to stop in time")
 
     # --- triggering ----------------------------------------------------------------------------
     def check_duration(self, duration: Any) -> float:
@@ -145,6 +151,7 @@ class AudioCapture:
                 done.set()
 
     def _capture(self, source: str, seconds: float) -> AudioEvent:
+        self._emit(ListeningEvent(True, source))
         try:
             mic = self._mic_factory()
             samples, rate = mic.record(seconds)
@@ -154,6 +161,8 @@ class AudioCapture:
         except Exception as exc:  # a driver raising something unexpected is still only this capture
             log.exception("audio capture failed")
             return AudioEvent(source, "error", error=f"microphone failed: {exc}")
+        finally:
+            self._emit(ListeningEvent(False, source))
         ended = time.time()
         return self.analyzer.analyse(samples, rate, source, timestamp=ended)
 

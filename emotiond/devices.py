@@ -12,8 +12,9 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)
 

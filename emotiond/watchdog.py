@@ -11,7 +11,8 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from emotiond.systemd_notify import Notifier, watchdog_interval
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def describe(health: "Health", privacy: bool, max_frame_age: float) -> str:
+def describe(health: Health, privacy: bool, max_frame_age: float) -> str:
     """One human line for ``systemctl status``."""
     if privacy:
         return "privacy mode: camera paused"
@@ -62,11 +63,11 @@ class SystemdWatchdog:
         self._was_healthy = True
 
     @classmethod
-    def from_environment(cls, max_frame_age: float, status_interval: float) -> "SystemdWatchdog":
+    def from_environment(cls, max_frame_age: float, status_interval: float) -> SystemdWatchdog:
         return cls(Notifier(), max_frame_age, status_interval, watchdog_interval())
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: "Daemon") -> None:
+    def start(self, daemon: Daemon) -> None:
         daemon.on_loop.append(self.tick)
         self.notifier.status("loading: waiting for the first camera frame")
 
@@ -75,7 +76,7 @@ class SystemdWatchdog:
         self.notifier.close()
 
     # --- main-loop hook -------------------------------------------------------------------------
-    def tick(self, daemon: "Daemon") -> None:
+    def tick(self, daemon: Daemon) -> None:
         health = daemon.health()
         now = self.clock()
         text = describe(health, daemon.privacy, self.max_frame_age)

@@ -177,13 +177,17 @@ class Recorder:
         self.commands[name] = handler
 
     def wait_for(self, pred, timeout=30.0):
+        """The audio events matching ``pred``, waiting for at least one."""
+        def matches():
+            return [e for e in self.events if isinstance(e, AudioEvent) and pred(e)]
+
         deadline = time.monotonic() + timeout
         with self.cond:
-            while not any(pred(e) for e in self.events):
+            while not matches():
                 left = deadline - time.monotonic()
                 assert left > 0, f"timed out; events so far: {self.events}"
                 self.cond.wait(left)
-        return [e for e in self.events if pred(e)]
+            return matches()
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +321,40 @@ def test_audio_config_validation(config):
     with pytest.raises(ConfigError, match="long_press_action"):
         config_from_mapping({"triggers": {"long_press_action": "reboot"}})
     assert dataclasses.asdict(config.triggers)["long_press_action"] == "privacy"
+
+
+def test_listening_marks_the_recording_window(config, analyzer, speech16k):
+    """A display can say "listening..." exactly while the microphone records."""
+    from emotiond.events import ListeningEvent
+
+    gate = threading.Event()
+    fake = FakePyAudioModule(signal=speech16k, gate=gate)
+    cap, daemon = start_capture(config, analyzer, fake)
+    try:
+        cap.trigger("gpio")
+        assert fake.reading.wait(10)
+        with daemon.cond:
+            assert [(type(e).__name__, getattr(e, "active", None)) for e in daemon.events] == [("ListeningEvent", True)]
+        gate.set()
+        daemon.wait_for(lambda e: e.trigger == "gpio")
+        kinds = [(type(e).__name__, getattr(e, "active", None)) for e in daemon.events]
+        assert kinds == [("ListeningEvent", True), ("ListeningEvent", False), ("AudioEvent", None)]
+    finally:
+        gate.set()
+        cap.stop()
+
+
+def test_stop_abandons_a_recording_that_does_not_finish(config, analyzer, speech16k, monkeypatch):
+    import emotiond.audio_capture as audio_capture
+
+    monkeypatch.setattr(audio_capture, "STOP_GRACE_SECONDS", 0.2)
+    gate = threading.Event()  # never set while stopping: the device hangs mid-recording
+    fake = FakePyAudioModule(signal=speech16k, gate=gate)
+    cap, _daemon = start_capture(config, analyzer, fake)
+    try:
+        cap.trigger("gpio")
+        assert fake.reading.wait(10)
+        cap.stop()  # returns although the worker is still inside record()
+        assert cap._thread.is_alive()
+    finally:
+        gate.set()

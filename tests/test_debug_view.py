@@ -87,7 +87,7 @@ def test_stream_serves_jpegs_with_the_face_box_drawn(running) -> None:
     original = cv2.imread(str(FACE))
     shown = cv2.imdecode(np.frombuffer(jpegs[-1], np.uint8), cv2.IMREAD_COLOR)
     assert shown.shape == original.shape
-    (x, y, w, h) = daemon.pipeline.tracker.tracks[0].box
+    (x, y, _w, h) = daemon.pipeline.tracker.tracks[0].box
     edge = shown[y + 5 : y + h - 5, x - 1 : x + 2].reshape(-1, 3).astype(int)  # the box's left side
     b, g, r = edge.mean(axis=0)
     assert g > 150 and g > b + 80 and g > r + 80, (b, g, r)  # green, as drawn, not the photo

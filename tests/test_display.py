@@ -17,7 +17,14 @@ from emotiond.config import CameraConfig, Config, DisplayConfig
 from emotiond.daemon import Daemon
 from emotiond.display_render import DisplayState, render
 from emotiond.events import (
-    AudioEvent, EmotionEvent, FaceEmotion, FusedEmotion, ListeningEvent, Prediction, PrivacyEvent, SceneEmotion,
+    AudioEvent,
+    EmotionEvent,
+    FaceEmotion,
+    FusedEmotion,
+    ListeningEvent,
+    Prediction,
+    PrivacyEvent,
+    SceneEmotion,
 )
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.sinks.display import DisplaySink, DisplayUnavailable, open_device

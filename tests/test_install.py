@@ -65,9 +65,13 @@ def test_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -> No
 
 
 def _snapshot(dest: Path) -> Path:
-    """A frozen copy of the checkout, so edits elsewhere in the tree cannot change the digest mid-test."""
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", "*.egg-info", "build", "dist", "tests", ".pytest_cache", "*.pyc"))
+    """A frozen copy of what gets installed, so edits elsewhere in the shared tree cannot change it mid-test."""
+    dest.mkdir()
+    for item in REPO.iterdir():
+        if item.is_file():
+            shutil.copy2(item, dest / item.name)
+    for folder in ("emotiond", "models", "samples", "systemd", "docs", "scripts"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest / "scripts" / "install.sh"
 
 

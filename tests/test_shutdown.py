@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mosquitto import broker_fixture  # noqa: F401  (the real-broker fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,7 +33,7 @@ def _recv_until(sock: socket.socket, wanted: str, timeout: float) -> list[str]:
         sock.settimeout(max(0.05, deadline - time.monotonic()))
         try:
             lines += sock.recv(4096).decode().split("\n")
-        except socket.timeout:
+        except TimeoutError:
             break
         if wanted in lines:
             return lines
@@ -116,3 +117,49 @@ def test_a_hung_component_cannot_keep_the_process_alive(tmp_path: Path) -> None:
     err = proc.stderr.read() if proc.stderr else ""
     assert rc == 70, err
     assert "shutdown did not finish within 2 s" in err
+
+
+def test_sigterm_right_after_a_voice_trigger_delivers_it_then_publishes_offline(tmp_path: Path, broker) -> None:
+    """The full service shape: a real broker, a voice capture triggered (SIGUSR1), then SIGTERM at once.
+
+    The capture's result still reaches the broker (the MQTT queue is flushed), then ``offline``.
+    """
+    from mosquitto import Recorder, wait_until
+
+    _images(tmp_path / "frames")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[device]\nid = "shutdown-test"\n'
+        f'[camera]\nsource = "{tmp_path / "frames"}"\nloop = true\nfps = 15.0\n'
+        '[output]\nstdout = false\n'
+        f'[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\nbase_topic = "t/shutdown"\n'
+        f'[audio]\nenabled = true\nsource = "{REPO / "samples" / "speech.wav"}"\nduration = 2.0\n'
+        '[triggers]\nsignal = true\ncontrol_socket = false\n'
+    )
+    recorder = Recorder(broker, ["t/shutdown/#"])
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")}
+    proc = subprocess.Popen([sys.executable, "-m", "emotiond", "-c", str(config), "run"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _recv_until(notify, "READY=1", timeout=120)
+        wait_until(lambda: recorder.last("t/shutdown/availability") == b"online", 30, what="online")
+        proc.send_signal(signal.SIGUSR1)  # a voice capture starts...
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # ...and the service is stopped while it records
+        rc = proc.wait(timeout=30)
+        wait_until(lambda: recorder.last("t/shutdown/availability") == b"offline", 10, what="offline")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
+        recorder.close()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert rc == 0, err
+    assert "Traceback" not in err and "shutdown did not finish" not in err
+    order = [(t, p) for t, p, _r in recorder.messages]
+    audio = [i for i, (t, p) in enumerate(order) if t == "t/shutdown/events" and b'"audio' in p]
+    offline = [i for i, (t, p) in enumerate(order) if t == "t/shutdown/availability" and p == b"offline"]
+    assert audio and offline and audio[0] < offline[-1], order

@@ -63,7 +63,7 @@ class DebugView:
         self._labels: dict[int, str] = {}
         self._seq = 0
         self._jpeg: tuple[int, bytes] = (-1, b"")
-        self._daemon: "Daemon | None" = None
+        self._daemon: Daemon | None = None
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -74,7 +74,7 @@ class DebugView:
         return self._server.server_address[1] if self._server else None
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: "Daemon") -> None:
+    def start(self, daemon: Daemon) -> None:
         self._daemon = daemon
         try:
             self._server = ThreadingHTTPServer((self.config.host, self.config.port), _handler(self))
@@ -172,7 +172,7 @@ def _handler(view: DebugView) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "emotiond-debug-view"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/":
                 self._send(200, "text/html; charset=utf-8", PAGE)
@@ -191,7 +191,7 @@ def _handler(view: DebugView) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("debug view %s: " + format, self.address_string(), *args)
 
     return Handler

@@ -11,11 +11,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from emotiond.config import DisplayConfig
 from emotiond.display_render import DisplayState, render
-from emotiond.events import AudioEvent, EmotionEvent, ErrorEvent, Event, ListeningEvent, PrivacyEvent
+from emotiond.events import (
+    AudioEvent,
+    EmotionEvent,
+    ErrorEvent,
+    Event,
+    ListeningEvent,
+    PrivacyEvent,
+)
 
 if TYPE_CHECKING:
     from emotiond.daemon import Daemon
@@ -63,7 +71,7 @@ class DisplaySink:
         self.device = device
         self._opener = opener
         self._broker = broker
-        self._daemon: "Daemon | None" = None
+        self._daemon: Daemon | None = None
         self._lock = threading.Lock()
         self._state = DisplayState()
         self._shown: bytes | None = None
@@ -72,12 +80,12 @@ class DisplaySink:
         self._thread: threading.Thread | None = None
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: "Daemon") -> None:
+    def start(self, daemon: Daemon) -> None:
         self._daemon = daemon
         if self._broker is None:  # the MQTT sink, if any, says whether it is connected
             mqtt = next((s for s in daemon.sinks if hasattr(s, "connected")), None)
             if mqtt is not None:
-                self._broker = lambda: bool(getattr(mqtt, "connected"))
+                self._broker = lambda: bool(mqtt.connected)
         if self.device is None:
             try:
                 self.device = self._opener(self.config)
@@ -128,8 +136,8 @@ class DisplaySink:
             try:  # a dark screen says "not running" more honestly than a frozen emotion
                 self.device.clear()
                 self.device.hide()
-            except Exception:
-                pass
+            except Exception:  # the bus may already be gone at shutdown
+                log.debug("display: clearing on close failed", exc_info=True)
 
     # --- drawing --------------------------------------------------------------------------------
     def state(self) -> DisplayState:
