@@ -196,13 +196,8 @@ class Daemon:
                 if self._grabber is None:
                     self._grabber = self._open_grabber()
                     if self._grabber is None:
-                        if self._health.camera_error != last_error:
-                            last_error = self._health.camera_error
-                            log.error("%s; retrying every %.0f s", last_error, self.config.camera.reconnect_seconds)
-                            self.emit(ErrorEvent("camera", last_error))
-                        self._stop.wait(self.config.camera.reconnect_seconds)
+                        last_error = self._camera_failed(last_error)
                         continue
-                    last_error = ""
                 frame = self._grabber.get(timeout=0.5)
                 if frame is None:
                     if self._grabber.error is not None or self._grabber.finished:
@@ -214,7 +209,9 @@ class Daemon:
                             return 0
                         self._health.camera_ok = False
                         self._health.camera_error = str(err)
+                        last_error = self._camera_failed(last_error)
                     continue
+                last_error = ""
                 events = self.pipeline.process(frame.image, frame.timestamp)
                 for event in events:
                     if isinstance(event, EmotionEvent):
@@ -232,6 +229,15 @@ class Daemon:
             return 0
         finally:
             self._shutdown()
+
+    def _camera_failed(self, last_error: str) -> str:
+        """Report a camera failure once per distinct message, then wait before the next attempt."""
+        error = self._health.camera_error
+        if error != last_error:
+            log.error("%s; retrying every %.0f s", error, self.config.camera.reconnect_seconds)
+            self.emit(ErrorEvent("camera", error))
+        self._stop.wait(self.config.camera.reconnect_seconds)
+        return error
 
     def _note_frame(self) -> None:
         now = time.monotonic()
