@@ -54,7 +54,8 @@ def test_camera_failure_is_reported_once_and_the_camera_reopened(default_config)
         return FlakyCamera(frames=2)
 
     sink = ListSink()
-    daemon = Daemon(config, FacePipeline.from_config(config), sinks=[sink], source_factory=factory, pace_files=False)
+    daemon = Daemon(config, FacePipeline.from_config(config), sinks=[sink], source_factory=factory, pace_files=False,
+                    lossless=True)
     runner = threading.Thread(target=daemon.run)
     runner.start()
     try:
@@ -67,7 +68,7 @@ def test_camera_failure_is_reported_once_and_the_camera_reopened(default_config)
     assert errors and errors[0].component == "camera" and "stopped delivering frames" in errors[0].message
     # Each outage (after frames had come again) is reported: one error per reopened camera that failed.
     assert len(opened) - 1 <= len(errors) <= len(opened)
-    assert daemon.health().frames >= 4
+    assert daemon.health().frames >= 2 * (len(opened) - 1)  # every reopened camera delivered again
 
 
 def test_unopenable_camera_retries_without_crashing(default_config) -> None:
