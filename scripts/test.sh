@@ -3,4 +3,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup_env.sh --dev
+
+# The audio-model training test needs TensorFlow, which the daemon never imports: it gets its own
+# virtual environment (.cache/tfvenv, git-ignored), made once. Point EMOTIOND_TF_VENV elsewhere to
+# reuse another, or set it to "none" to skip that one test.
+if [ -z "${EMOTIOND_TF_VENV:-}" ]; then
+  tfvenv="$PWD/.cache/tfvenv"
+  if ! "$tfvenv/bin/python" -c "import tensorflow" >/dev/null 2>&1; then
+    echo "setup: creating $tfvenv with tensorflow-cpu 2.15.1 (for the training test only)"
+    python3 -m venv "$tfvenv"
+    "$tfvenv/bin/python" -m pip install -q "tensorflow-cpu==2.15.1"
+  fi
+  export EMOTIOND_TF_VENV="$tfvenv"
+fi
 exec .venv/bin/python -m pytest -q "$@"
