@@ -7,5 +7,7 @@ import os
 # one, on 2 busy cores; see benchmarks/RESULTS.md). Must be set before numpy is first imported.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# emotiond reports camera problems in its own words; OpenCV's C++ warnings would repeat them raw.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 __version__ = "0.1.0"
