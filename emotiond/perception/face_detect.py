@@ -29,8 +29,14 @@ class FaceDetector(Protocol):
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
 
 
-def ssd_anchors(input_size: int, strides: Sequence[int], per_layer: int = 2, offset: float = 0.5) -> np.ndarray:
-    """SSD anchor centres (N, 2) in [0, 1]; consecutive layers of equal stride share one grid."""
+def ssd_anchors(input_size: int, strides: Sequence[int], per_layer: int = 2, offset: float = 0.5,
+                offset_y: float | None = None) -> np.ndarray:
+    """SSD anchor centres (N, 2) in [0, 1]; consecutive layers of equal stride share one grid.
+
+    ``per_layer`` is MediaPipe's anchors per location per layer: 2 when
+    ``interpolated_scale_aspect_ratio`` is 1.0 (short-range), 1 when it is 0 (full-range).
+    """
+    oy = offset if offset_y is None else offset_y
     centres: list[tuple[float, float]] = []
     i = 0
     while i < len(strides):
@@ -42,8 +48,34 @@ def ssd_anchors(input_size: int, strides: Sequence[int], per_layer: int = 2, off
         grid = int(np.ceil(input_size / stride))
         for y in range(grid):
             for x in range(grid):
-                centres.extend([((x + offset) / grid, (y + offset) / grid)] * repeats)
+                centres.extend([((x + offset) / grid, (y + oy) / grid)] * repeats)
     return np.asarray(centres, dtype=np.float32)
+
+
+def anchors_from_manifest(anchors: dict, model_size: int, where: object = "manifest") -> np.ndarray:
+    """Anchor centres from a manifest's ``anchors`` section, checked against its stated counts.
+
+    Reads input size, strides, offsets and ``interpolated_scale_aspect_ratio`` (1.0 -> 2 anchors per
+    location per layer, else 1); ``anchors_per_location`` (per stride, summed over equal-stride
+    layers) and ``num_anchors`` are cross-checked so a manifest that disagrees with itself fails at load.
+    """
+    input_size = anchors.get("input_size", model_size)
+    size = int(input_size[0] if isinstance(input_size, list) else input_size)
+    if size != model_size:
+        raise ModelError(f"{where}: anchors are for a {size}px input, the model takes {model_size}px")
+    strides = [int(s) for s in anchors.get("strides", [8, 16, 16, 16])]
+    per_layer = 2 if float(anchors.get("interpolated_scale_aspect_ratio", 1.0)) == 1.0 else 1
+    offset_x = float(anchors.get("anchor_offset_x", 0.5))
+    result = ssd_anchors(size, strides, per_layer, offset_x, float(anchors.get("anchor_offset_y", offset_x)))
+    for stride, count in (anchors.get("anchors_per_location") or {}).items():
+        got = per_layer * sum(1 for s in strides if s == int(stride))
+        if got != int(count):
+            raise ModelError(f"{where}: manifest says {count} anchors per location at stride {stride}, "
+                             f"its parameters give {got}")
+    expected = anchors.get("num_anchors")
+    if expected is not None and int(expected) != len(result):
+        raise ModelError(f"{where}: manifest says {expected} anchors, its parameters give {len(result)}")
+    return result
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -71,24 +103,14 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
 
 
 class BlazeFaceDetector:
-    """BlazeFace short-range: letterbox to the model's square input, decode anchors, NMS, unletterbox."""
+    """BlazeFace (short- or full-range, per its manifest): letterbox, decode anchors, NMS, unletterbox."""
 
     def __init__(self, model: TFLiteModel, min_score: float | None = None, max_faces: int = 16) -> None:
         self.model = model
         m = model.manifest
         anchors = m.raw.get("anchors", {})
         self.size = int(model.input_shape[1])
-        strides = anchors.get("strides", [8, 16, 16, 16])
-        input_size = anchors.get("input_size", self.size)
-        self.anchors = ssd_anchors(
-            int(input_size[0] if isinstance(input_size, list) else input_size),
-            strides,
-            2,  # per layer; equal-stride layers are merged (2 at stride 8, 3 x 2 at stride 16)
-            float(anchors.get("anchor_offset_x", 0.5)),
-        )
-        expected = anchors.get("num_anchors")
-        if expected is not None and int(expected) != len(self.anchors):
-            raise ModelError(f"{m.path}: manifest says {expected} anchors, its parameters give {len(self.anchors)}")
+        self.anchors = anchors_from_manifest(anchors, self.size, m.path)
         self.box_scale = float(anchors.get("box_decode_scale", self.size))
         self.clip = float(m.thresholds.get("raw_score_clip", 100.0))
         self.min_score = float(min_score if min_score is not None else m.thresholds.get("min_score", 0.5))
@@ -166,7 +188,13 @@ def clip_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[i
 
 
 def make_detector(kind: str, manifest_path: Path, *, min_score: float, max_faces: int, min_face_px: int,
-                  backend: str = "auto", num_threads: int = 1) -> FaceDetector:
+                  backend: str = "auto", num_threads: int = 1, full_manifest_path: Path | None = None) -> FaceDetector:
+    """The configured detector: "haar", "blazeface" (``manifest_path``) or "blazeface_full" (``full_manifest_path``)."""
     if kind == "haar":
         return HaarDetector(min_face_px, max_faces)
+    if kind == "blazeface_full":
+        if full_manifest_path is None:
+            raise ModelError('faces.detector = "blazeface_full" needs the full-range manifest '
+                             "(models.face_detector_full)")
+        manifest_path = full_manifest_path
     return BlazeFaceDetector(TFLiteModel(Manifest.load(manifest_path), backend, num_threads), min_score, max_faces)

@@ -66,6 +66,7 @@ class FacePipeline:
             min_face_px=config.faces.min_face_px,
             backend=config.models.backend,
             num_threads=config.models.num_threads,
+            full_manifest_path=mdir / config.models.face_detector_full,
         )
         classifier = ExpressionClassifier.from_manifest(
             mdir / config.models.expression, config.models.backend, config.models.num_threads,
