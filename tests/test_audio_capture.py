@@ -334,11 +334,11 @@ def test_listening_marks_the_recording_window(config, analyzer, speech16k):
         cap.trigger("gpio")
         assert fake.reading.wait(10)
         with daemon.cond:
-            assert [(type(e).__name__, getattr(e, "active", None)) for e in daemon.events] == [("ListeningEvent", True)]
+            assert [(type(e), getattr(e, "active", None)) for e in daemon.events] == [(ListeningEvent, True)]
         gate.set()
         daemon.wait_for(lambda e: e.trigger == "gpio")
-        kinds = [(type(e).__name__, getattr(e, "active", None)) for e in daemon.events]
-        assert kinds == [("ListeningEvent", True), ("ListeningEvent", False), ("AudioEvent", None)]
+        kinds = [(type(e), getattr(e, "active", None)) for e in daemon.events]
+        assert kinds == [(ListeningEvent, True), (ListeningEvent, False), (AudioEvent, None)]
     finally:
         gate.set()
         cap.stop()
