@@ -24,6 +24,17 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 INSTALL_HINT = "mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients"
+SCHEMAS = Path(__file__).resolve().parent.parent / "emotiond" / "schemas"
+
+
+def validator(name: str, ref: str | None = None) -> Any:
+    """A JSON Schema validator for published payloads: the whole schema file, or one of its $defs."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((SCHEMAS / name).read_text())
+    if ref is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{ref}"}
+    return Draft202012Validator(schema)
 
 
 def find_binary(name: str) -> str:

@@ -12,21 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
-from mosquitto import Broker, Recorder, wait_until
+from mosquitto import Broker, Recorder, validator, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = ROOT / "emotiond" / "schemas"
 VIDEO = ROOT / "samples" / "demo.mp4"
 DEV = "e2e"
 BASE = f"emotiond/{DEV}"
 
-
-def validator(name: str, ref: str | None = None) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / name).read_text())
-    if ref is not None:
-        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{ref}"}
-    return Draft202012Validator(schema)
 
 
 class Emotiond:

@@ -12,8 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from jsonschema import Draft202012Validator
-from mosquitto import Broker, Recorder, broker_fixture, find_binary, wait_until  # noqa: F401 (a fixture)
+from mosquitto import Broker, Recorder, broker_fixture, find_binary, validator, wait_until  # noqa: F401 (a fixture)
 
 from emotiond.config import Config, config_from_mapping
 from emotiond.daemon import Daemon
@@ -32,16 +31,9 @@ from emotiond.events import (
 )
 from emotiond.sinks.mqtt import MqttSink
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "emotiond" / "schemas"
 DEV = "testdev"
 BASE = f"emotiond/{DEV}"
 
-
-def validator(name: str, ref: str | None = None) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / name).read_text())
-    if ref is not None:
-        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{ref}"}
-    return Draft202012Validator(schema)
 
 
 def make_config(b: Broker, **mqtt: Any) -> Config:
