@@ -144,18 +144,12 @@ def tf_stage(work: Path, epochs: int, seed: int) -> None:
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, shuffle=True, verbose=2)
     float_test = model.predict(x_test, verbose=0)
 
-    def representative():
-        idx = np.random.default_rng(seed).permutation(len(x_train))[:200]
-        for i in idx:
-            yield [x_train[i : i + 1].astype(np.float32)]
+    # The same full-int8 conversion as the shipped models (this stage runs from scripts/, so the
+    # build script, which imports only the standard library at module level, is importable).
+    from build_models import quantize_keras
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    (work / "model.tflite").write_bytes(converter.convert())
+    calibration = x_train[np.random.default_rng(seed).permutation(len(x_train))[:200]]
+    quantize_keras(model, calibration, work / "model.tflite")
     np.save(work / "float_test.npy", float_test)
 
 
