@@ -36,8 +36,12 @@ def setup_logging(level: str) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    path = args.config if args.config else default_config_path()
-    return load_config(path)
+    """The validated config, read once per invocation (main reads it first for the log level)."""
+    loaded: Config | None = getattr(args, "loaded_config", None)
+    if loaded is None:
+        loaded = load_config(args.config if args.config else default_config_path())
+        args.loaded_config = loaded
+    return loaded
 
 
 # --- subcommands ---------------------------------------------------------------------------------
@@ -57,14 +61,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def _self_test(model: TFLiteModel) -> str:
-    """Run the model once: on its recorded reference inputs when the manifest names them."""
+def cmd_models(args: argparse.Namespace) -> int:
     from emotiond.backend_probe import reference_check  # one criterion for this and the start-up probe
 
-    return reference_check(model)
-
-
-def cmd_models(args: argparse.Namespace) -> int:
     config = _config(args)
     mdir = config.models_dir
     manifests = sorted(mdir.glob("*.json"))
@@ -79,7 +78,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         try:
             model = TFLiteModel(manifest, config.models.backend, config.models.num_threads)
             info = model.describe()
-            info["self_test"] = _self_test(model)
+            info["self_test"] = reference_check(model)
             failed |= not info["self_test"].startswith("ok")
         except ModelError as exc:
             info = {"name": manifest.name, "file": str(manifest.model_path), "error": str(exc)}
