@@ -113,7 +113,6 @@ class FaceTracker:
         lost: list[Track] = []
         h, w = gray.shape
         if detections is not None:
-            unmatched = list(range(len(self._tracks)))
             pairs = sorted(
                 ((iou(t.box, d.box), ti, di) for ti, t in enumerate(self._tracks) for di, d in enumerate(detections)),
                 reverse=True,
@@ -132,10 +131,8 @@ class FaceTracker:
                 track.score = detections[di].score
                 track.missed_since = None
                 track.points = _corner_points(gray, track.box)
-            unmatched = [ti for ti in unmatched if ti not in used_t]
-            for ti in unmatched:
-                track = self._tracks[ti]
-                if track.missed_since is None:
+            for ti, track in enumerate(self._tracks):
+                if ti not in used_t and track.missed_since is None:
                     track.missed_since = frame_index
             for di, det in enumerate(detections):
                 box = clip_box(det.box, w, h)
