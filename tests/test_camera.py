@@ -78,6 +78,6 @@ def test_missing_sources_give_clear_errors(tmp_path: Path) -> None:
 
 
 def test_picamera2_missing_is_explained() -> None:
-    pytest.importorskip  # picamera2 exists only on a Pi; here the import must fail cleanly
+    """picamera2 exists only on a Pi (from apt); anywhere else the source says how to get it."""
     with pytest.raises(SourceError, match="python3-picamera2"):
         open_source("picamera2")
