@@ -41,6 +41,9 @@ setup(
             "luma.emulator>=1.5",
             "pillow>=10",
             "librosa>=0.10",  # only to check our numpy features against it
+            "ruff>=0.6",
+            "mypy>=1.11",
+            "hypothesis>=6.100",
         ],
     },
     entry_points={"console_scripts": ["emotiond=emotiond.cli:main"]},

@@ -10,7 +10,8 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from emotiond.config import AudioConfig
 from emotiond.events import AudioEvent, Event, ListeningEvent

@@ -21,14 +21,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from emotiond.config import sample_path
-
 
 SAMPLE_VIDEO = sample_path("demo.mp4")
 SAMPLE_PORTRAIT = sample_path("astronaut.jpg")

@@ -12,9 +12,9 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
+from typing import Any
 
 from emotiond import __version__
 from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path

@@ -13,9 +13,10 @@ import sys
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 

@@ -12,8 +12,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from emotiond.config import Config
 from emotiond.events import EmotionEvent, ErrorEvent, Event, PrivacyEvent
@@ -30,7 +31,7 @@ CommandHandler = Callable[[dict[str, Any]], dict[str, Any]]
 class Component(Protocol):
     """Anything the daemon starts after the pipeline and stops before the sinks."""
 
-    def start(self, daemon: "Daemon") -> None: ...
+    def start(self, daemon: Daemon) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -76,7 +77,7 @@ class Daemon:
         self._fps_window: list[float] = []
         self._grabber: LatestFrameGrabber | None = None
         self._last_frame_mono = 0.0
-        self.on_loop: list[Callable[["Daemon"], None]] = []  # called once per main-loop turn (watchdog)
+        self.on_loop: list[Callable[[Daemon], None]] = []  # called once per main-loop turn (watchdog)
         # called with each analysed frame and its events (debug view); must only store, never block
         self.frame_listeners: list[Callable[[Any, list[Event]], None]] = []
         self.privacy = False

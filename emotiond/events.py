@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 UNCERTAIN = "uncertain"
 
@@ -103,7 +104,7 @@ class EmotionEvent(Event):
     frame: int
     faces: tuple[FaceEmotion, ...]
     scene: SceneEmotion
-    fused: "FusedEmotion | None" = None  # filled by the fusion stage when it runs
+    fused: FusedEmotion | None = None  # filled by the fusion stage when it runs
 
 
 @dataclass(frozen=True)

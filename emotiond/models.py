@@ -11,9 +11,10 @@ import hashlib
 import importlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class Manifest:
         return float(lo), float(hi)
 
     @classmethod
-    def load(cls, path: Path) -> "Manifest":
+    def load(cls, path: Path) -> Manifest:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
@@ -155,7 +156,7 @@ class TFLiteModel:
             raise ModelError(f"{path}: input shape {list(self.input_shape)} does not match manifest {expected}")
 
     @classmethod
-    def from_manifest(cls, path: Path, backend: str = "auto", num_threads: int = 1) -> "TFLiteModel":
+    def from_manifest(cls, path: Path, backend: str = "auto", num_threads: int = 1) -> TFLiteModel:
         return cls(Manifest.load(path), backend, num_threads)
 
     def _quantize(self, x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:

@@ -625,7 +625,6 @@ def measure_detectors(out: Path) -> dict[str, Any] | None:
     try:
         import cv2
         import numpy as np
-
         from emotiond.models import TFLiteModel
         from emotiond.perception.face_detect import BlazeFaceDetector, iou
     except ImportError as exc:

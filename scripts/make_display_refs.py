@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from PIL import Image
-
 from emotiond.display_render import DisplayState, render
+from PIL import Image
 
 REFS = Path(__file__).resolve().parent.parent / "tests" / "data" / "display"
 

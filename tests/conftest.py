@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from emotiond.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,9 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -93,7 +94,7 @@ class Broker:
                       "autosave_on_changes true"]
         self.conf.write_text("\n".join(lines) + "\n")
 
-    def start(self) -> "Broker":
+    def start(self) -> Broker:
         self._write_conf()
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from emotiond.analyze.clip import analyze_clip
 from emotiond.analyze.report import render_report
 from emotiond.analyze.video import ClipError, ClipMissing, probe_clip, read_frames

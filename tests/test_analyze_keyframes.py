@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from emotiond.analyze.keyframes import (
     best_per_second,
     discard_below,

@@ -9,7 +9,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from emotiond.analyze.audio import mel_features, speech_segments
 from emotiond.analyze.flow import flow_field, flow_positions, summarise
 from emotiond.analyze.fusion import FusionModel, concatenate, feature_level, score_level

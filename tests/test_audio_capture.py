@@ -9,8 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from espeak import SENTENCES, speak, write_wav
-
 from emotiond.audio_capture import AudioCapture
 from emotiond.config import load_config
 from emotiond.daemon import CommandError
@@ -19,7 +17,7 @@ from emotiond.perception.audio_pipeline import AudioAnalyzer
 from emotiond.sources.microphone import MicrophoneError, PyAudioMicrophone, WavFileMicrophone, read_wav
 
 from conftest import ROOT
-
+from espeak import SENTENCES, speak, write_wav
 
 # --- a PyAudio stand-in for the absent sound card ---------------------------------------------------------
 

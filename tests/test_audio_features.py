@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from espeak import SENTENCES, speak
-
 from emotiond.perception import audio_features as af
 from emotiond.perception.resample import resample
 from emotiond.sources.microphone import read_wav
+
+from espeak import SENTENCES, speak
 
 
 def tone(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:

@@ -9,8 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from espeak import SENTENCES, speak, write_wav
-
 from emotiond.config import load_config
 from emotiond.fusion.labels import EMOTIONS
 from emotiond.models import ModelError
@@ -19,6 +17,7 @@ from emotiond.perception.audio_pipeline import AudioAnalyzer
 from emotiond.sources.microphone import read_wav
 
 from conftest import MODELS, ROOT, SAMPLES
+from espeak import SENTENCES, speak, write_wav
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from espeak import SENTENCES, speak
-
 from emotiond.perception.prosody import ArousalBaseline, analyse_prosody, yin
 from emotiond.sources.microphone import read_wav
+
+from espeak import SENTENCES, speak
 
 
 def prosody_of(tmp_path, name, text, **style):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from espeak import make_corpus
 
 from conftest import ROOT
+from espeak import make_corpus
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import train_audio_model as tam  # noqa: E402

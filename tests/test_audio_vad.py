@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from espeak import SENTENCES, speak
-
 from emotiond.perception.vad import VoiceActivityDetector
 from emotiond.sources.microphone import read_wav
+
+from espeak import SENTENCES, speak
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from emotiond import backend_probe
 from emotiond.backend_probe import PROB_TOLERANCE, choose_backend, probe, probe_manifests, reference_check
 from emotiond.models import ModelError, TFLiteModel, interpreter_class

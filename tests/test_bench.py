@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from mosquitto import broker_fixture, free_port  # noqa: F401  (the "broker" fixture)
-
 from emotiond.bench import compose_clip
 from emotiond.cli import EX_USAGE, main
+
+from mosquitto import broker_fixture, free_port  # noqa: F401  (the "broker" fixture)
 
 STAGES = ("capture_decode", "face_detection", "tracking", "expression", "expression_per_face", "smoothing",
           "fusion", "publish", "frame_total")
@@ -106,7 +106,6 @@ def test_unreachable_broker_is_a_one_line_error(capsys: pytest.CaptureFixture[st
 
 def test_composed_clip_has_the_requested_faces(tmp_path: Path, default_config) -> None:
     import cv2
-
     from emotiond.perception.pipeline import FacePipeline
 
     detector = FacePipeline.from_config(default_config).detector

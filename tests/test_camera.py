@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from emotiond.sources.camera import ImageDirSource, LatestFrameGrabber, OpenCVSource, SourceError, iterate, open_source
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from emotiond.cli import EX_DATAERR, main
 
 ROOT = Path(__file__).resolve().parent.parent

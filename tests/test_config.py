@@ -8,7 +8,6 @@ import typing
 from pathlib import Path
 
 import pytest
-
 from emotiond.cli import main
 from emotiond.config import EX_CONFIG, Config, ConfigError, apply_env_overrides, config_from_mapping, load_config
 

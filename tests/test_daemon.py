@@ -6,7 +6,6 @@ import dataclasses
 import threading
 
 import numpy as np
-
 from emotiond.daemon import Daemon
 from emotiond.events import ErrorEvent, Event
 from emotiond.perception.pipeline import FacePipeline

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from emotiond.config import CameraConfig, Config, DebugViewConfig
 from emotiond.daemon import Daemon
 from emotiond.perception.pipeline import FacePipeline

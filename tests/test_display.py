@@ -10,9 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from luma.core.device import dummy
-from PIL import Image
-
 from emotiond.config import CameraConfig, Config, DisplayConfig
 from emotiond.daemon import Daemon
 from emotiond.display_render import DisplayState, render
@@ -28,6 +25,8 @@ from emotiond.events import (
 )
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.sinks.display import DisplaySink, DisplayUnavailable, open_device
+from luma.core.device import dummy
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 REFS = REPO / "tests" / "data" / "display"

@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from emotiond.cli import main
 from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.perception.face_detect import (

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from emotiond.models import Manifest, ModelError, TFLiteModel, sha256_file
 from emotiond.perception.expression import ExpressionClassifier
 from emotiond.perception.face_detect import BlazeFaceDetector, HaarDetector, iou, ssd_anchors

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from emotiond.config import FusionConfig
 from emotiond.events import AudioEvent, EmotionEvent, FaceAppeared, Prediction, SceneEmotion
 from emotiond.fusion.circumplex import COORDINATES, FusionModel, project

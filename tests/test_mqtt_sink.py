@@ -7,13 +7,12 @@ import json
 import logging
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
-from mosquitto import Broker, Recorder, broker_fixture, find_binary, validator, wait_until  # noqa: F401 (a fixture)
-
 from emotiond.config import Config, config_from_mapping
 from emotiond.daemon import Daemon
 from emotiond.events import (
@@ -30,6 +29,8 @@ from emotiond.events import (
     SceneEmotion,
 )
 from emotiond.sinks.mqtt import MqttSink
+
+from mosquitto import Broker, Recorder, broker_fixture, find_binary, validator, wait_until  # noqa: F401 (a fixture)
 
 DEV = "testdev"
 BASE = f"emotiond/{DEV}"

@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from emotiond.events import EmotionEvent, FaceAppeared, FaceLost
 from emotiond.fusion.smoothing import ExponentialAverage, RollingMean, decide
 from emotiond.perception.pipeline import FacePipeline

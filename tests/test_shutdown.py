@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from mosquitto import broker_fixture  # noqa: F401  (the real-broker fixture)
 
 REPO = Path(__file__).resolve().parent.parent

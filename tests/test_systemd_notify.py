@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from emotiond.config import Config, HealthConfig
 from emotiond.daemon import Daemon
 from emotiond.events import ErrorEvent

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from emotiond.watchdog import SHUTDOWN_DEADLINE
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from emotiond.perception.face_detect import Detection
 from emotiond.perception.tracking import FaceTracker
 

@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-
 from emotiond.events import ButtonEvent
 from emotiond.sources.triggers import ControlSocketTrigger, GpioButtonTrigger, SignalTrigger, default_socket_path, send_command
 

@@ -64,7 +64,7 @@ class FusionModel:
         self.model = model
 
     @classmethod
-    def from_manifest(cls, path: Path, n_features: int, backend: str = "auto", num_threads: int = 1) -> "FusionModel":
+    def from_manifest(cls, path: Path, n_features: int, backend: str = "auto", num_threads: int = 1) -> FusionModel:
         return cls(TFLiteModel(Manifest.load(path), backend, num_threads), n_features)
 
     def __call__(self, features: np.ndarray) -> tuple[float, float]:

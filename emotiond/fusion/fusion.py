@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class FusionStage:
         self.model = FusionModel.from_manifest(model_path, len(FEATURE_NAMES), backend, num_threads) if model_path else None
 
     @classmethod
-    def from_config(cls, config: Config) -> "FusionStage":
+    def from_config(cls, config: Config) -> FusionStage:
         path = config.models_dir / config.fusion.model if config.fusion.model else None
         return cls(config.fusion, path, config.models.backend, config.models.num_threads)
 

@@ -8,7 +8,8 @@ keep the output a probability distribution; a decision below ``uncertain_below``
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 

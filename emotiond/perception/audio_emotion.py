@@ -8,8 +8,8 @@ a label mapped to nothing is dropped from the common-space result).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class AudioEmotionClassifier:
         self.coverage = self._projection.any(axis=0)
 
     @classmethod
-    def from_manifest(cls, path: Path | str, backend: str = "auto", num_threads: int = 1) -> "AudioEmotionClassifier":
+    def from_manifest(cls, path: Path | str, backend: str = "auto", num_threads: int = 1) -> AudioEmotionClassifier:
         return cls(TFLiteModel(Manifest.load(Path(path)), backend, num_threads))
 
     def features(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -14,8 +14,9 @@ Every function takes float samples (mono, [-1, 1]) and their rate and returns nu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -220,7 +221,8 @@ def mfcc_delta(samples: np.ndarray, sr: int, params: Mapping[str, Any] | None = 
     Params: sample_rate (16000), numcep (13), nfilt (26), nfft (512), winlen (0.025 s), winstep
     (0.01 s), delta_n (2), n_frames (198 = 2 s; shorter clips are zero padded, longer ones cut).
     """
-    from python_speech_features import delta, mfcc as psf_mfcc
+    from python_speech_features import delta
+    from python_speech_features import mfcc as psf_mfcc
 
     p = dict(params or {})
     target = int(p.get("sample_rate", 16000))

@@ -30,7 +30,7 @@ class AudioAnalyzer:
     last_vad: VadResult | None = None
 
     @classmethod
-    def from_config(cls, config: Config, baseline: bool = True) -> "AudioAnalyzer":
+    def from_config(cls, config: Config, baseline: bool = True) -> AudioAnalyzer:
         a = config.audio
         classifier = AudioEmotionClassifier.from_manifest(
             config.models_dir / config.models.audio_emotion, config.models.backend, config.models.num_threads)

@@ -28,7 +28,7 @@ class ExpressionClassifier:
 
     @classmethod
     def from_manifest(cls, path: Path, backend: str = "auto", num_threads: int = 1,
-                      face_margin: float | None = None) -> "ExpressionClassifier":
+                      face_margin: float | None = None) -> ExpressionClassifier:
         return cls(TFLiteModel(Manifest.load(path), backend, num_threads), face_margin)
 
     def crop(self, frame_bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -56,7 +56,7 @@ class FacePipeline:
         self._frame = -1
 
     @classmethod
-    def from_config(cls, config: Config) -> "FacePipeline":
+    def from_config(cls, config: Config) -> FacePipeline:
         mdir = config.models_dir
         detector = make_detector(
             config.faces.detector,

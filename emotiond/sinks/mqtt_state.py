@@ -8,8 +8,9 @@ seconds, and an unchanged state is re-published every ``heartbeat`` seconds. Eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from emotiond.events import EmotionEvent
 
@@ -28,7 +29,7 @@ class Observation:
     source: str  # "fused" or "scene"
 
     @classmethod
-    def from_event(cls, event: EmotionEvent) -> "Observation":
+    def from_event(cls, event: EmotionEvent) -> Observation:
         faces = event.scene.faces
         if event.fused is not None:
             p = event.fused.prediction

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -178,7 +179,7 @@ class LatestFrameGrabber:
         self.last_frame_time = 0.0
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
 
-    def start(self) -> "LatestFrameGrabber":
+    def start(self) -> LatestFrameGrabber:
         self._thread.start()
         return self
 

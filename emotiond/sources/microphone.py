@@ -152,14 +152,14 @@ class PyAudioMicrophone:
                 pa.is_format_supported(self.sample_rate, input_device=index if index is not None else
                                        pa.get_default_input_device_info()["index"],
                                        input_channels=1, input_format=pyaudio.paInt16)
-            except (ValueError, OSError, IOError) as exc:
+            except (ValueError, OSError) as exc:
                 raise MicrophoneError(
                     f"microphone cannot record mono 16-bit at {self.sample_rate} Hz ({exc}); {self._describe(inputs)}"
                 ) from None
             try:
                 stream = pa.open(format=pyaudio.paInt16, channels=1, rate=self.sample_rate, input=True,
                                  input_device_index=index, frames_per_buffer=self.chunk)
-            except (OSError, IOError, ValueError) as exc:
+            except (OSError, ValueError) as exc:
                 raise MicrophoneError(f"cannot open microphone ({exc}); {self._describe(inputs)}") from None
             wanted = int(round(seconds * self.sample_rate))
             chunks: list[bytes] = []
@@ -168,7 +168,7 @@ class PyAudioMicrophone:
                 n = min(self.chunk, wanted - got)
                 try:
                     data = stream.read(n, exception_on_overflow=False)
-                except (OSError, IOError) as exc:
+                except OSError as exc:
                     raise MicrophoneError(f"microphone failed after {got / self.sample_rate:.2f} s ({exc})") from None
                 chunks.append(data)
                 got += len(data) // 2

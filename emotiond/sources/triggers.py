@@ -21,8 +21,9 @@ import signal
 import socket
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from emotiond.events import ButtonEvent, Event
 
@@ -183,7 +184,7 @@ class ControlSocketTrigger:
                 probe.settimeout(1.0)
                 probe.connect(str(p))
                 raise RuntimeError(f"{p}: another emotiond is already listening there")
-            except (ConnectionRefusedError, FileNotFoundError, socket.timeout):
+            except (TimeoutError, ConnectionRefusedError, FileNotFoundError):
                 p.unlink(missing_ok=True)  # stale socket of a crashed run
             finally:
                 probe.close()
@@ -203,7 +204,7 @@ class ControlSocketTrigger:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
