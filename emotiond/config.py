@@ -236,7 +236,10 @@ class FusionConfig:
     """Face + voice fusion on the 7-class space, valence/arousal, smoothing (see docs/audio.md)."""
 
     face_weight: float = field(default=0.6, metadata=_range(0.0, 1.0))
-    audio_weight: float = field(default=0.4, metadata=_range(0.0, 1.0))
+    audio_weight: float = field(default=0.4, metadata=_range(0.0, 1.0))  # a validated voice model's categorical weight
+    # categorical weight of a voice model whose manifest says "unvalidated": by default it is published, not fused
+    unvalidated_audio_weight: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    vocal_arousal_weight: float = field(default=0.4, metadata=_range(0.0, 1.0))  # prosody's share of the arousal
     audio_validity_s: float = field(default=10.0, metadata=_range(0.1, 3600.0))
     smoothing: str = field(default="mean", metadata=_choices("mean", "ema"))
     history: int = field(default=5, metadata=_range(1, 1000))

@@ -150,6 +150,7 @@ class AudioEvent(Event):
     prosody: Mapping[str, float] | None = None  # pitch_hz, pitch_range_hz, loudness_db, speech_rate, voiced_ratio
     arousal: float | None = None  # vocal arousal index vs the device's rolling baseline
     error: str | None = None
+    validated: bool = False  # the voice model's manifest records a validation (see models.Validation)
 
 
 @dataclass(frozen=True)

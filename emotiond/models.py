@@ -105,6 +105,11 @@ class Manifest:
         lo, hi = self.input.get("range", (0.0, 1.0))
         return float(lo), float(hi)
 
+    @property
+    def validated(self) -> bool:
+        """True only when the ``validation`` block says ``validated`` (its fields are checked at load)."""
+        return bool(self.raw.get("validation", {}).get("status") == "validated")
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
         try:
@@ -118,6 +123,7 @@ class Manifest:
         for key in ("name", "task", "file"):
             if not isinstance(data.get(key), str):
                 raise ModelError(f"{path}: manifest needs a string '{key}'")
+        check_validation(path, data.get("validation"))
         return cls(
             path=path,
             name=data["name"],
@@ -130,6 +136,28 @@ class Manifest:
             thresholds=dict(data.get("thresholds", {})),
             raw=data,
         )
+
+
+VALIDATED_FIELDS = ("data", "split", "accuracy", "confusion_matrix", "measured_by")
+
+
+def check_validation(path: Path, block: Any) -> None:
+    """A manifest's optional ``validation`` block: how (and whether) the model's accuracy was measured.
+
+    ``{"status": "unvalidated", "reason": ...}``, or ``{"status": "validated", "data": {"name", "clips",
+    "speakers"}, "split": ..., "accuracy": ..., "confusion_matrix": {"labels", "counts"}, "measured_by": ...}``.
+    No block means unvalidated.
+    """
+    if block is None:
+        return
+    if not isinstance(block, dict) or block.get("status") not in ("validated", "unvalidated"):
+        raise ModelError(f"{path}: 'validation' must be an object with status 'validated' or 'unvalidated'")
+    if block["status"] == "validated":
+        missing = [k for k in VALIDATED_FIELDS if k not in block]
+        if missing:
+            raise ModelError(f"{path}: a validated model's 'validation' needs {', '.join(missing)}")
+        if not isinstance(block["accuracy"], (int, float)) or not 0 <= block["accuracy"] <= 1:
+            raise ModelError(f"{path}: validation accuracy must be a number in [0, 1]")
 
 
 class TFLiteModel:

@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from emotiond.config import FusionConfig
 from emotiond.events import AudioEvent, EmotionEvent, FaceAppeared, Prediction, SceneEmotion
 from emotiond.fusion.circumplex import COORDINATES, FusionModel, project
@@ -30,9 +32,53 @@ def test_score_fusion_hand_computed_with_coverage():
     audio = vec(happy=0.8, neutral=0.2)
     cov = np.array([AUDIO_COVERAGE[e] for e in EMOTIONS])
     fused = fuse_scores(face, audio, cov, 0.6, 0.4)
-    # angry: audio cannot say it -> face alone 0.5; happy 0.6*0.3+0.4*0.8 = 0.5; neutral 0.6*0.2+0.4*0.2 = 0.2
-    # fear, disgust: 0; sum 1.2 -> renormalised
-    assert fused == pytest.approx(vec(angry=0.5 / 1.2, happy=0.5 / 1.2, neutral=0.2 / 1.2))
+    # angry is not covered: it keeps the face's 0.5 exactly; the face's 0.5 on the covered classes is
+    # split by 0.6 * face|C + 0.4 * audio|C: happy 0.6*0.6 + 0.4*0.8 = 0.68, neutral 0.6*0.4 + 0.4*0.2 = 0.32
+    assert fused == pytest.approx(vec(angry=0.5, happy=0.5 * 0.68, neutral=0.5 * 0.32))
+
+
+def test_a_voice_result_cannot_move_mass_from_a_class_it_cannot_say():
+    # the case: a sad face plus any fresh voice result stays sad = 1.0 (the voice cannot say sad)
+    cov = np.array([AUDIO_COVERAGE[e] for e in EMOTIONS])
+    assert fuse_scores(vec(sad=1.0), vec(fear=1.0), cov, 0.6, 0.4) == pytest.approx(vec(sad=1.0))
+    assert fuse_scores(vec(sad=0.5, fear=0.5), vec(happy=1.0), cov, 0.6, 0.4) == pytest.approx(
+        vec(sad=0.5, fear=0.3, happy=0.2))
+
+
+distributions = st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=7, max_size=7).filter(
+    lambda v: sum(v) > 1e-3).map(lambda v: np.array(v) / sum(v))
+masks = st.lists(st.booleans(), min_size=7, max_size=7).filter(any).map(np.array)
+weights = st.floats(0.01, 1.0)
+
+
+def _voice(audio: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    a = np.where(cov, audio, 0.0)
+    return a / a.sum() if a.sum() > 0 else np.where(cov, 1.0, 0.0) / cov.sum()
+
+
+@settings(max_examples=200, deadline=None)
+@given(distributions, distributions, masks, weights, weights)
+def test_property_uncovered_classes_unchanged_and_sum_to_one(face, audio, cov, wf, wa):
+    fused = fuse_scores(face, _voice(audio, cov), cov, wf, wa)
+    assert fused[~cov] == pytest.approx(face[~cov], abs=1e-12)
+    assert fused[cov].sum() == pytest.approx(face[cov].sum(), abs=1e-9)
+    assert fused.sum() == pytest.approx(1.0, abs=1e-9)
+    assert (fused >= 0).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(distributions, distributions, weights, weights)
+def test_property_full_coverage_is_the_weighted_mean(face, audio, wf, wa):
+    full = np.ones(7, bool)
+    expected = (wf * face + wa * audio) / (wf + wa)
+    assert fuse_scores(face, audio, full, wf, wa) == pytest.approx(expected, abs=1e-9)
+    assert fuse_scores(face, audio, None, wf, wa) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(distributions, distributions, masks, weights)
+def test_property_zero_voice_weight_gives_the_face_alone(face, audio, cov, wf):
+    assert fuse_scores(face, _voice(audio, cov), cov, wf, 0.0) == pytest.approx(face, abs=1e-12)
 
 
 def test_score_fusion_weights_and_no_softmax():
@@ -61,12 +107,12 @@ def emotion_event(ts, **probs):
     return EmotionEvent(frame=int(ts), faces=(), scene=SceneEmotion(1, pred), timestamp=ts)
 
 
-def audio_event(ts, arousal=None, **probs):
+def audio_event(ts, arousal=None, validated=True, **probs):
     p = vec(**probs)
     pred = Prediction({e: float(v) for e, v in zip(EMOTIONS, p)}, EMOTIONS[int(p.argmax())], float(p.max()))
     return AudioEvent("gpio", "ok", 2.0, prediction=pred, coverage=AUDIO_COVERAGE,
                       prosody={"pitch_hz": 120.0, "pitch_range_hz": 20.0, "loudness_db": -20.0, "speech_rate": 4.0,
-                               "voiced_ratio": 0.4}, arousal=arousal, timestamp=ts)
+                               "voiced_ratio": 0.4}, arousal=arousal, validated=validated, timestamp=ts)
 
 
 def stage(**kw):
@@ -96,6 +142,28 @@ def test_stage_fuses_fades_and_expires_audio():
     (out,) = s(emotion_event(110.0, happy=1.0))  # expired
     assert out.fused.modalities == {"face": 0.0}
     assert to_vector(out.fused.prediction.probabilities) == pytest.approx(vec(happy=1.0))
+
+
+def test_unvalidated_voice_model_is_not_fused_by_default_but_its_arousal_is():
+    s = stage(audio_validity_s=10.0)
+    s(audio_event(100.0, arousal=3.0, validated=False, fear=1.0))
+    (out,) = s(emotion_event(100.0, neutral=1.0))
+    assert to_vector(out.fused.prediction.probabilities) == pytest.approx(vec(neutral=1.0))
+    assert out.fused.valence == 0.0 and out.fused.modalities == {"face": 0.0, "audio": 0.0}
+    # arousal: (0.6 * face 0 + 0.4 * tanh(3 / 2)) / (0.6 + 0.4), then fading with age like the categories
+    assert out.fused.arousal == pytest.approx(0.4 * np.tanh(1.5))
+    (out,) = s(emotion_event(105.0, neutral=1.0))
+    assert out.fused.arousal == pytest.approx(0.2 * np.tanh(1.5) / 0.8)
+    (out,) = s(emotion_event(110.0, neutral=1.0))
+    assert out.fused.arousal == 0.0 and out.fused.modalities == {"face": 0.0}
+
+
+def test_unvalidated_weight_can_be_raised_and_arousal_weight_zeroed():
+    s = stage(unvalidated_audio_weight=0.4, vocal_arousal_weight=0.0)
+    s(audio_event(0.0, arousal=3.0, validated=False, fear=1.0))
+    (out,) = s(emotion_event(0.0, happy=1.0))
+    assert to_vector(out.fused.prediction.probabilities) == pytest.approx(vec(happy=0.6, fear=0.4))
+    assert out.fused.arousal == pytest.approx(project(vec(happy=0.6, fear=0.4))[1])
 
 
 def test_stage_ignores_unusable_audio_and_uses_audio_alone_without_a_face():

@@ -1,11 +1,22 @@
 """Hybrid fusion of the face stream with the latest voice result (the seed's "Hybrid Fusion", fixed).
 
-Score level, per class of the common 7-class space: a weighted mean over the modalities that know
-the class: ``(wf * face + wa * f(age) * audio) / (wf + wa * f(age))`` where the audio's coverage
-mask says which classes its model can express; a class the audio model cannot say keeps the face's
-score (decided by the face alone). ``f(age) = max(0, 1 - age / audio_validity_s)`` fades a voice
-result out linearly; at the end of the window it no longer contributes. The result is renormalised
-to sum to 1: the seed applied a softmax to probabilities, which flattens them toward uniform.
+Score level, on the common 7-class space: a modality speaks only about the classes it covers. The
+voice model's coverage mask names the classes it can say (C). The face's mass on the classes the
+voice cannot say is kept exactly; within C the split is the weighted mean of the face's and the
+voice's distributions, each conditioned on C, scaled back to the face's mass on C::
+
+    fused[~C] = face[~C]
+    fused[C]  = face(C) * (wf * face[C] / face(C) + wa * audio[C] / audio(C)) / (wf + wa)
+
+With a voice model covering all 7 classes this is the seed's plain ``(wf * face + wa * audio) /
+(wf + wa)``. ``wa`` is ``audio_weight`` for a validated voice model and ``unvalidated_audio_weight``
+(default 0) otherwise, times ``f(age) = max(0, 1 - age / audio_validity_s)``, which fades a voice
+result out linearly. Without a face, the voice's distribution is the result (if its weight is > 0).
+
+Arousal: the face's circumplex arousal (of the fused distribution) and the voice's arousal index
+(prosody vs this device's baseline, as ``tanh(index / 2)``) are mixed with ``face_weight`` and
+``vocal_arousal_weight * f(age)``; valence is the circumplex valence of the fused distribution, so
+an unvalidated voice model never moves it.
 
 Feature level: the seed concatenated the two modalities and then dropped the vector. Here it is
 kept in every fused event (``FusedEmotion.features``, order in ``FEATURE_NAMES``) and projected to
@@ -53,21 +64,43 @@ def freshness(age: float, validity: float) -> float:
 
 def fuse_scores(face: np.ndarray | None, audio: np.ndarray | None, coverage: np.ndarray | None,
                 face_weight: float, audio_weight: float) -> np.ndarray | None:
-    """Per-class weighted mean over the modalities that cover each class, renormalised; None if no input."""
+    """Coverage-respecting weighted mean (see the module docstring); None if there is no input.
+
+    The face's mass on classes the voice does not cover is never changed; if the face puts no mass
+    on the covered classes, the voice has nothing to redistribute and the face is returned.
+    """
     n = len(EMOTIONS)
-    num, den = np.zeros(n), np.zeros(n)
-    if face is not None and face_weight > 0:
-        num += face_weight * np.asarray(face, np.float64)
-        den += face_weight
-    if audio is not None and audio_weight > 0:
-        cov = np.ones(n, bool) if coverage is None else np.asarray(coverage, bool)
-        num += audio_weight * cov * np.asarray(audio, np.float64)
-        den += audio_weight * cov
-    if not den.any():
-        return None
-    fused = np.divide(num, den, out=np.zeros(n), where=den > 0)
-    total = fused.sum()
-    return fused / total if total > 0 else None
+    f = None if face is None or face_weight <= 0 else _normalised(np.asarray(face, np.float64))
+    a = None if audio is None or audio_weight <= 0 else np.asarray(audio, np.float64)
+    cov = np.ones(n, bool) if coverage is None else np.asarray(coverage, bool)
+    if a is not None:
+        a = np.where(cov, np.clip(a, 0.0, None), 0.0)
+        if a.sum() <= 0:
+            a = None
+    if f is None:
+        return None if a is None else a / a.sum()
+    if a is None:
+        return f
+    mass = float(f[cov].sum())
+    if mass <= 0:
+        return f
+    fused = f.copy()
+    fused[cov] = mass * (face_weight * f[cov] / mass + audio_weight * a[cov] / a.sum()) / (face_weight + audio_weight)
+    return fused
+
+
+def _normalised(p: np.ndarray) -> np.ndarray | None:
+    p = np.clip(p, 0.0, None)
+    total = p.sum()
+    return p / total if total > 0 else None
+
+
+def mix_arousal(face_arousal: float, vocal_arousal: float | None, face_weight: float, vocal_weight: float) -> float:
+    """Weighted mean of the face's circumplex arousal and the voice's ``tanh(index / 2)``, in [-1, 1]."""
+    if vocal_arousal is None or vocal_weight <= 0:
+        return float(np.clip(face_arousal, -1.0, 1.0))
+    voice = float(np.tanh(vocal_arousal / 2.0))
+    return float(np.clip((face_weight * face_arousal + vocal_weight * voice) / (face_weight + vocal_weight), -1.0, 1.0))
 
 
 def feature_vector(face: np.ndarray | None, audio: np.ndarray | None, coverage: np.ndarray | None,
@@ -107,6 +140,10 @@ class FusionStage:
             return [dataclasses.replace(event, fused=self.fuse(event))]
         return [event]
 
+    def categorical_weight(self, audio: AudioEvent) -> float:
+        """The voice's unfaded categorical weight: full for a validated model, else the (default 0) unvalidated one."""
+        return self.config.audio_weight if audio.validated else self.config.unvalidated_audio_weight
+
     def fuse(self, event: EmotionEvent) -> FusedEmotion | None:
         c = self.config
         face = to_vector(event.scene.prediction.probabilities) if event.scene.prediction is not None else None
@@ -114,7 +151,7 @@ class FusionStage:
         prosody: Mapping[str, float] | None = None
         vocal_arousal: float | None = None
         modalities: dict[str, float] = {}
-        wa = 0.0
+        wa = wv = 0.0
         if face is not None and c.face_weight > 0:
             modalities["face"] = 0.0  # the event's own scene result
         if self._audio is not None:
@@ -122,11 +159,14 @@ class FusionStage:
             fresh = freshness(age, c.audio_validity_s)
             if fresh > 0:
                 a = self._audio
-                audio = to_vector(a.prediction.probabilities)
-                coverage = np.array([bool((a.coverage or {}).get(e, True)) for e in EMOTIONS])
+                if a.prediction is not None:
+                    audio = to_vector(a.prediction.probabilities)
+                    coverage = np.array([bool((a.coverage or {}).get(e, True)) for e in EMOTIONS])
+                    wa = self.categorical_weight(a) * fresh
                 prosody, vocal_arousal = a.prosody, a.arousal
-                wa = c.audio_weight * fresh
-                if wa > 0:
+                if vocal_arousal is not None:
+                    wv = c.vocal_arousal_weight * fresh
+                if wa > 0 or wv > 0:
                     modalities["audio"] = max(age, 0.0)
             else:
                 self._audio = None  # expired: back to face-only
@@ -142,5 +182,6 @@ class FusionStage:
         if self.model is not None:
             valence, arousal = self.model(features)
         else:
-            valence, arousal = project(np.array([prediction.probabilities[e] for e in EMOTIONS]), vocal_arousal, share)
+            valence, face_arousal = project(np.array([prediction.probabilities[e] for e in EMOTIONS]))
+            arousal = mix_arousal(face_arousal, vocal_arousal, wf, wv)
         return FusedEmotion(prediction, valence, arousal, modalities, tuple(float(v) for v in features))

@@ -49,8 +49,9 @@ class AudioAnalyzer:
         vad = self.vad.analyse(samples, sample_rate)
         self.last_vad = vad
         prosody = analyse_prosody(samples, sample_rate)
+        validated = self.classifier.model.manifest.validated
         if not vad.speech:
-            return AudioEvent(trigger, "no_speech", duration, prosody=prosody.to_dict(), timestamp=ts)
+            return AudioEvent(trigger, "no_speech", duration, prosody=prosody.to_dict(), validated=validated, timestamp=ts)
         probs = self.classifier.classify(samples, sample_rate)
         common, coverage = self.classifier.to_common(probs)
         arousal = self.baseline.score(prosody) if self.baseline is not None else None
@@ -61,5 +62,6 @@ class AudioAnalyzer:
             coverage={e: bool(c) for e, c in zip(EMOTIONS, coverage)},
             prosody=prosody.to_dict(),
             arousal=arousal,
+            validated=validated,
             timestamp=ts,
         )
