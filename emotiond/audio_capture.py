@@ -33,7 +33,7 @@ class AudioCapture:
                  triggers: Sequence[Any] = ()) -> None:
         self.config = config
         self.analyzer = analyzer
-        self._mic_factory = microphone_factory or (lambda: open_microphone(config.source, config.device, config.sample_rate))
+        self._mic_factory = microphone_factory or self._open_microphone
         self.triggers = list(triggers)
         self._jobs: queue.Queue[tuple[str, float, threading.Event | None] | None] = queue.Queue()
         self._busy = threading.Lock()
@@ -42,6 +42,16 @@ class AudioCapture:
         self._emit: Callable[[Event], None] = lambda e: None
         self._results: dict[int, AudioEvent] = {}
         self.captures = 0
+
+    @property
+    def capture_rate(self) -> int:
+        """``[audio] sample_rate``, or (0, the default) the voice model's own rate, so nothing is resampled."""
+        return self.config.sample_rate or self.analyzer.classifier.sample_rate
+
+    def _open_microphone(self) -> MicrophoneSource:
+        # the model's rate may fall back to the nearest one the device takes; an explicit rate may not
+        return open_microphone(self.config.source, self.config.device, self.capture_rate,
+                               fallback=self.config.sample_rate == 0)
 
     # --- component ---------------------------------------------------------------------------
     def start(self, daemon: Any) -> None:

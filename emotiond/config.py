@@ -198,7 +198,8 @@ class AudioConfig:
     enabled: bool = True
     source: str = "pyaudio"  # "pyaudio" (sound card) or the path of a WAV file
     device: str = ""  # PyAudio input: "" default, an index, or part of the device name
-    sample_rate: int = field(default=16000, metadata=_range(8000, 192000))  # capture rate (resampled for the model)
+    # capture rate; 0: the voice model's rate (the nearest the microphone takes, if not that one)
+    sample_rate: int = field(default=0, metadata=_range(0, 192000))
     duration: float = field(default=2.0, metadata=_range(0.1, 60.0))  # seconds per capture (seed: 2)
     min_duration: float = field(default=0.5, metadata=_range(0.1, 60.0))
     max_duration: float = field(default=10.0, metadata=_range(0.1, 60.0))
@@ -210,6 +211,8 @@ class AudioConfig:
     baseline_min_clips: int = field(default=3, metadata=_range(1, 1000))
 
     def validate(self) -> None:
+        if 0 < self.sample_rate < 8000:
+            raise ValueError(f"sample_rate must be 0 (the voice model's rate) or 8000-192000 Hz, got {self.sample_rate}")
         if not self.min_duration <= self.duration <= self.max_duration:
             raise ValueError(
                 f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) and max_duration ({self.max_duration})"

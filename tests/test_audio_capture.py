@@ -356,3 +356,65 @@ def test_stop_abandons_a_recording_that_does_not_finish(config, analyzer, speech
         assert cap._thread.is_alive()
     finally:
         gate.set()
+
+
+# --- capture rate: the voice model's rate, or the nearest the microphone takes ------------------------
+
+def test_nearest_rate_prefers_the_lowest_rate_above():
+    from emotiond.sources.microphone import nearest_rate
+
+    assert nearest_rate(22050, [16000, 44100, 48000]) == 44100
+    assert nearest_rate(22050, [8000, 16000]) == 16000
+    assert nearest_rate(16000, [16000, 48000]) == 16000
+
+
+@pytest.mark.parametrize(("rates", "expected"), [((16000, 22050, 48000), 22050), ((16000, 48000), 48000),
+                                                 ((8000, 16000), 16000)])
+def test_microphone_records_at_the_model_rate_or_the_nearest_supported(rates, expected, caplog):
+    sig = 0.25 * np.sin(2 * np.pi * 220 * np.arange(48000) / 48000)
+    fake = FakePyAudioModule(signal=sig, rates=rates)
+    with caplog.at_level("INFO", logger="emotiond.sources.microphone"):
+        y, sr = PyAudioMicrophone("", 22050, pyaudio_module=fake, fallback=True).record(0.5)
+    assert sr == expected and fake.streams[0].rate == expected and len(y) == expected // 2
+    noted = [r.getMessage() for r in caplog.records if "does not take 22050 Hz" in r.getMessage()]
+    assert bool(noted) == (expected != 22050)
+    if noted:
+        assert f"recording at {expected} Hz" in noted[0]
+
+
+def test_microphone_taking_no_common_rate_is_a_clear_error():
+    fake = FakePyAudioModule(rates=(12345,))
+    with pytest.raises(MicrophoneError, match="cannot record mono 16-bit at 22050 Hz nor at any common rate"):
+        PyAudioMicrophone("", 22050, pyaudio_module=fake, fallback=True).record(0.5)
+
+
+def test_capture_asks_for_the_model_rate_unless_a_rate_is_configured(config, analyzer):
+    assert config.audio.sample_rate == 0 and analyzer.classifier.sample_rate == 22050
+    mic = AudioCapture(config.audio, analyzer)._open_microphone()
+    assert isinstance(mic, PyAudioMicrophone) and mic.sample_rate == 22050 and mic.fallback
+    fixed = AudioCapture(dataclasses.replace(config.audio, sample_rate=16000), analyzer)._open_microphone()
+    assert isinstance(fixed, PyAudioMicrophone) and fixed.sample_rate == 16000 and not fixed.fallback
+
+
+def test_wav_source_is_captured_at_its_own_rate(config, analyzer, tmp_path):
+    from emotiond.perception.resample import resample
+
+    y, sr = read_wav(speak(SENTENCES[1], tmp_path / "s.wav"))
+    path = write_wav(tmp_path / "s22.wav", resample(y, sr, 22050), 22050)
+    seen: list[int] = []
+
+    class Spy(AudioAnalyzer):
+        def analyse(self, samples, sample_rate, trigger, timestamp=None):
+            seen.append(sample_rate)
+            return super().analyse(samples, sample_rate, trigger, timestamp)
+
+    spy = Spy(analyzer.classifier, analyzer.vad)
+    cap = AudioCapture(dataclasses.replace(config.audio, source=str(path)), spy)
+    daemon = Recorder()
+    cap.start(daemon)
+    try:
+        result = cap.command({"trigger": "cli", "wait": True, "duration": 2.0})
+    finally:
+        cap.stop()
+    assert seen == [22050] and result["result"]["status"] == "ok"
+    assert result["result"]["validated"] is False

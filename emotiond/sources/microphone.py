@@ -13,6 +13,7 @@ numpy only), re-exported here.
 
 from __future__ import annotations
 
+import logging
 import wave
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +24,18 @@ from emotiond.perception.resample import resample
 
 __all__ = ["MicrophoneError", "MicrophoneSource", "PyAudioMicrophone", "WavFileMicrophone", "read_wav", "resample",
            "open_microphone"]
+
+
+log = logging.getLogger(__name__)
+
+COMMON_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
+
+
+def nearest_rate(wanted: int, supported: list[int]) -> int:
+    """The supported rate to record at when ``wanted`` is not: the lowest one above it (downsampling loses
+    no band the model uses), else the highest below it."""
+    above = [r for r in supported if r >= wanted]
+    return min(above) if above else max(supported)
 
 
 class MicrophoneError(Exception):
@@ -93,9 +106,12 @@ class WavFileMicrophone:
 class PyAudioMicrophone:
     """A PyAudio input device; ``device`` is "" (the default input), an index, or part of a name."""
 
-    def __init__(self, device: str = "", sample_rate: int = 16000, chunk: int = 1024, pyaudio_module: Any = None) -> None:
+    def __init__(self, device: str = "", sample_rate: int = 16000, chunk: int = 1024, pyaudio_module: Any = None,
+                 fallback: bool = False) -> None:
         self.device = device
-        self.sample_rate = sample_rate
+        self.sample_rate = sample_rate  # the rate asked for; with ``fallback`` the nearest supported one is used
+        self.fallback = fallback
+        self.rate = sample_rate  # the rate of the last recording
         self.chunk = chunk
         self._pyaudio = pyaudio_module
 
@@ -141,6 +157,34 @@ class PyAudioMicrophone:
             raise MicrophoneError(f"no input device matching {self.device!r}; {self._describe(inputs)}")
         return matches[0]
 
+    @staticmethod
+    def _refusal(pa: Any, pyaudio: Any, device_index: int, rate: int) -> str | None:
+        """None if the device records mono 16-bit at ``rate``, else PortAudio's reason."""
+        try:
+            pa.is_format_supported(rate, input_device=device_index, input_channels=1, input_format=pyaudio.paInt16)
+        except (ValueError, OSError) as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _rate(self, pa: Any, pyaudio: Any, device_index: int, inputs: list[tuple[int, str, int]]) -> int:
+        """``sample_rate`` if the device takes it; with ``fallback`` the nearest rate it does take (logged)."""
+        why = self._refusal(pa, pyaudio, device_index, self.sample_rate)
+        if why is None:
+            self.rate = self.sample_rate
+            return self.rate
+        default = next((r for i, _, r in inputs if i == device_index), 0)
+        candidates = sorted({*COMMON_RATES, *([default] if default > 0 else [])})
+        supported = [r for r in candidates if self._refusal(pa, pyaudio, device_index, r) is None] if self.fallback else []
+        if not supported:
+            extra = " nor at any common rate" if self.fallback else ""
+            raise MicrophoneError(f"microphone cannot record mono 16-bit at {self.sample_rate} Hz{extra} ({why}); "
+                                  f"{self._describe(inputs)}")
+        rate = nearest_rate(self.sample_rate, supported)
+        log.info("microphone does not take %d Hz (the voice model's rate): recording at %d Hz and resampling "
+                 "(it takes %s Hz)", self.sample_rate, rate, ", ".join(map(str, supported)))
+        self.rate = rate
+        return rate
+
     def record(self, seconds: float) -> tuple[np.ndarray, int]:
         pyaudio = self._module()
         pa = pyaudio.PyAudio()
@@ -149,19 +193,16 @@ class PyAudioMicrophone:
             inputs = self._inputs(pa)
             index = self._pick(pa, inputs)
             try:
-                pa.is_format_supported(self.sample_rate, input_device=index if index is not None else
-                                       pa.get_default_input_device_info()["index"],
-                                       input_channels=1, input_format=pyaudio.paInt16)
-            except (ValueError, OSError) as exc:
-                raise MicrophoneError(
-                    f"microphone cannot record mono 16-bit at {self.sample_rate} Hz ({exc}); {self._describe(inputs)}"
-                ) from None
+                device_index = index if index is not None else int(pa.get_default_input_device_info()["index"])
+            except (OSError, ValueError, KeyError) as exc:
+                raise MicrophoneError(f"no default microphone ({exc}); {self._describe(inputs)}") from None
+            rate = self._rate(pa, pyaudio, device_index, inputs)
             try:
-                stream = pa.open(format=pyaudio.paInt16, channels=1, rate=self.sample_rate, input=True,
+                stream = pa.open(format=pyaudio.paInt16, channels=1, rate=rate, input=True,
                                  input_device_index=index, frames_per_buffer=self.chunk)
             except (OSError, ValueError) as exc:
                 raise MicrophoneError(f"cannot open microphone ({exc}); {self._describe(inputs)}") from None
-            wanted = int(round(seconds * self.sample_rate))
+            wanted = int(round(seconds * rate))
             chunks: list[bytes] = []
             got = 0
             while got < wanted:
@@ -169,10 +210,10 @@ class PyAudioMicrophone:
                 try:
                     data = stream.read(n, exception_on_overflow=False)
                 except OSError as exc:
-                    raise MicrophoneError(f"microphone failed after {got / self.sample_rate:.2f} s ({exc})") from None
+                    raise MicrophoneError(f"microphone failed after {got / rate:.2f} s ({exc})") from None
                 chunks.append(data)
                 got += len(data) // 2
-            return _pcm_to_float(b"".join(chunks), 2, 1), self.sample_rate
+            return _pcm_to_float(b"".join(chunks), 2, 1), rate
         finally:
             if stream is not None:
                 try:
@@ -183,8 +224,9 @@ class PyAudioMicrophone:
             pa.terminate()
 
 
-def open_microphone(source: str, device: str = "", sample_rate: int = 16000) -> MicrophoneSource:
-    """``"pyaudio"``: the sound card; anything else is a WAV file path."""
+def open_microphone(source: str, device: str = "", sample_rate: int = 16000, fallback: bool = False) -> MicrophoneSource:
+    """``"pyaudio"``: the sound card (``fallback``: the nearest supported rate if ``sample_rate`` is not);
+    anything else is a WAV file path (recorded at the file's own rate)."""
     if source == "pyaudio":
-        return PyAudioMicrophone(device, sample_rate)
+        return PyAudioMicrophone(device, sample_rate, fallback=fallback)
     return WavFileMicrophone(source)
