@@ -127,7 +127,10 @@ def test_audio_stream_from_a_separate_wav(face_clip, default_config):
     assert audio["mel"]["n_mels"] == 128 and audio["mel"]["n_fft"] == 1024 and audio["mel"]["hop"] == 512
     assert audio["segments"] and sum(audio["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     assert sum(audio["sentiment"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert r["fusion"]["score_level"]["weights_used"].keys() >= {"faces", "audio"}
+    # the bundled voice model is unvalidated: reported, but it does not set the clip's valence
+    assert audio["validated"] is False and audio["valence"] is None and r["settings"]["audio_weight_factor"] == 0
+    assert "audio" not in r["fusion"]["score_level"]["weights_used"]
+    assert r["fusion"]["feature_level"]["contributions"]["audio"] == {"positive": 0.0, "neutral": 0.0, "negative": 0.0}
 
 
 def test_clip_without_audio_says_why(face_analysis):
@@ -254,3 +257,17 @@ def test_piped_run_prints_json_and_no_progress(face_clip):
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["keyframes"]) == 3
     assert "\r" not in proc.stderr
+
+
+def test_raised_unvalidated_audio_weight_lets_the_voice_count(face_clip, default_config):
+    import dataclasses
+
+    from emotiond.analyze.audio import audio_weight_factor
+
+    assert audio_weight_factor(True, 0.4, 0.0) == 1.0 and audio_weight_factor(False, 0.4, 0.0) == 0.0
+    assert audio_weight_factor(False, 0.4, 0.2) == 0.5 and audio_weight_factor(False, 0.0, 0.2) == 0.0
+    config = dataclasses.replace(default_config, fusion=dataclasses.replace(default_config.fusion,
+                                                                            unvalidated_audio_weight=0.4))
+    r = analyze_clip(face_clip, config, keyframes=4, audio_path=SPEECH).result
+    assert r["settings"]["audio_weight_factor"] == 1.0 and r["streams"]["audio"]["valence"] is not None
+    assert r["fusion"]["score_level"]["weights_used"].keys() >= {"faces", "audio"}

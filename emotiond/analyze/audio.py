@@ -124,9 +124,21 @@ def mel_features(mel_db: np.ndarray) -> dict[str, float]:
     return features
 
 
-def audio_stream(audio: Audio | None, classifier: Any, vad: Any, reason: str = "") -> dict[str, Any]:
+def audio_weight_factor(validated: bool, audio_weight: float, unvalidated_audio_weight: float) -> float:
+    """How much of its stream weight the voice model's sentiment gets: all of it for a validated model, else
+    ``unvalidated_audio_weight / audio_weight`` (the daemon's fusion rule; 0 by default)."""
+    if validated:
+        return 1.0
+    return min(1.0, unvalidated_audio_weight / audio_weight) if audio_weight > 0 else 0.0
+
+
+def audio_stream(audio: Audio | None, classifier: Any, vad: Any, reason: str = "",
+                 weight_factor: float | None = None) -> dict[str, Any]:
     """Features, speech segments and the model's sentiment; ``classifier`` is an AudioEmotionClassifier,
-    ``vad`` a VoiceActivityDetector."""
+    ``vad`` a VoiceActivityDetector.
+
+    ``weight_factor`` (see ``audio_weight_factor``; default 1 for a validated model, else 0) scales the
+    sentiment features the fusion uses; at 0 the stream reports the model's sentiment but sets no valence."""
     from emotiond.perception.audio_features import mel_spectrogram
 
     labels = list(classifier.labels) if classifier is not None else []
@@ -134,8 +146,11 @@ def audio_stream(audio: Audio | None, classifier: Any, vad: Any, reason: str = "
     features.update({"audio.level_std_db": 0.0, "audio.mel_centroid": 0.0, "audio.speech_ratio": 0.0})
     features.update({f"audio.p_{label}": 0.0 for label in labels})
     features.update({"audio.pos": 0.0, "audio.neu": 0.0, "audio.neg": 0.0})
+    validated = bool(classifier is not None and classifier.model.manifest.validated)
+    factor = (1.0 if validated else 0.0) if weight_factor is None else float(weight_factor)
     result: dict[str, Any] = {"available": False, "features": features, "sentiment": None, "valence": None,
-                              "segments": [], "source": None, "reason": reason or "no audio"}
+                              "segments": [], "source": None, "reason": reason or "no audio",
+                              "validated": validated, "weight_factor": factor}
     if audio is None or audio.samples.size == 0:
         return result
     y, sr = audio.samples, audio.sample_rate
@@ -163,9 +178,13 @@ def audio_stream(audio: Audio | None, classifier: Any, vad: Any, reason: str = "
     common, coverage = classifier.to_common(probs)
     sentiment = to_sentiment(EMOTIONS, common)
     features.update({f"audio.p_{label}": float(p) for label, p in zip(labels, probs)})
-    features.update({"audio.pos": float(sentiment[0]), "audio.neu": float(sentiment[1]), "audio.neg": float(sentiment[2])})
+    features.update({"audio.pos": factor * float(sentiment[0]), "audio.neu": factor * float(sentiment[1]),
+                     "audio.neg": factor * float(sentiment[2])})
     result.update({
-        "available": True, "reason": None, "sentiment": sentiment, "valence": valence(sentiment),
+        "available": True, "reason": None, "sentiment": sentiment,
+        "valence": valence(sentiment) if factor > 0 else None,
+        "note": None if factor > 0 else "the voice model is unvalidated: its sentiment is reported, not fused "
+                                        "([fusion] unvalidated_audio_weight = 0)",
         "probabilities": {label: round(float(p), 4) for label, p in zip(labels, probs)},
         "common_probabilities": {e: round(float(p), 4) for e, p in zip(EMOTIONS, common)},
         "covered_classes": [e for e, c in zip(EMOTIONS, coverage) if c],

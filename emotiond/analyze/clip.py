@@ -20,6 +20,7 @@ from emotiond.analyze.audio import (
     Audio,
     AudioUnavailable,
     audio_stream,
+    audio_weight_factor,
     load_audio_file,
     load_clip_audio,
 )
@@ -202,7 +203,9 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
         info.path, Path(audio_path) if audio_path else None, audio_classifier.sample_rate)
     if audio_path and audio_classifier is None:
         raise ModelError(f"--audio given but audio analysis is unavailable: {audio_reason}")
-    streams["audio"] = audio_stream(audio, audio_classifier, vad, why)
+    factor = audio_weight_factor(bool(audio_classifier is not None and audio_classifier.model.manifest.validated),
+                                 config.fusion.audio_weight, config.fusion.unvalidated_audio_weight)
+    streams["audio"] = audio_stream(audio, audio_classifier, vad, why, factor)
     if not streams["audio"]["available"]:
         warnings.append(f"audio stream: {streams['audio']['reason']}")
     progress.update("streams", 3, 4)
@@ -214,6 +217,7 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
     progress.close()
 
     weights = {"faces": cfg.weight_faces, "scene": cfg.weight_scene, "audio": cfg.weight_audio}
+    fused_weights = {**weights, "audio": cfg.weight_audio * factor}  # an unvalidated voice model: 0 by default
     feat = feature_level(fusion, streams)
     unknown = fusion.unknown_features([n for s in streams.values() for n in s["features"]])
     if unknown:
@@ -226,14 +230,14 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
                      "sentiment_threshold": cfg.sentiment_threshold, "flow_frames": cfg.flow_frames,
                      "max_faces": cfg.max_faces, "detector": config.faces.detector, "tiles": cfg.tiles,
                      "min_face_score": cfg.min_face_score,
-                     "stream_weights": weights},
+                     "stream_weights": weights, "audio_weight_factor": factor},
         "sampled_frames": len(frames),
         "frames_with_faces": sum(1 for f in frames if f.faces),
         "timeline": _timeline(frames, int(np.ceil(duration))),
         "keyframes": keyframe_json,
         "faces": streams["faces"]["faces"],
         "streams": {name: _stream_json(s) for name, s in streams.items()},
-        "fusion": {"feature_level": feat, "score_level": score_level(streams, weights)},
+        "fusion": {"feature_level": feat, "score_level": score_level(streams, fused_weights)},
         "warnings": warnings,
     }
     result["streams"]["faces"].pop("faces", None)  # listed once, at top level

@@ -9,6 +9,10 @@ feature has weight 0. Swapping in trained weights means replacing that JSON, not
 
 Score level: the per-stream sentiment distributions averaged with the configurable stream weights
 (config ``[analyze]``), over the streams that produced one.
+
+The voice follows the daemon's rule in both: an unvalidated voice model's sentiment is reported but
+its stream weight (and its sentiment features) are scaled by ``unvalidated_audio_weight /
+audio_weight`` of ``[fusion]`` (0 by default), so it sets no valence (see analyze.audio).
 """
 
 from __future__ import annotations
