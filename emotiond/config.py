@@ -212,7 +212,8 @@ class AudioConfig:
 
     def validate(self) -> None:
         if 0 < self.sample_rate < 8000:
-            raise ValueError(f"sample_rate must be 0 (the voice model's rate) or 8000-192000 Hz, got {self.sample_rate}")
+            raise ValueError(f"sample_rate must be 0 (the voice model's rate) or 8000-192000 Hz, "
+                             f"got {self.sample_rate}")
         if not self.min_duration <= self.duration <= self.max_duration:
             raise ValueError(
                 f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) and max_duration ({self.max_duration})"
