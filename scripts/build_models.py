@@ -479,11 +479,69 @@ def _q(d: dict[str, Any]) -> str:
     return f"scale {q['scale']:.10g}, zero_point {q['zero_point']}"
 
 
+def audio_md(au: dict[str, Any]) -> list[str]:
+    """The audio_emotion section of MODELS.md (also rewritten alone by ``--only audio_emotion``)."""
+    aum = au["measured"]
+    before = aum.get("before_standardisation", {})
+    return [
+        "## audio_emotion.tflite — audioanalytics Conv1D speech-emotion model, full-integer int8",
+        "",
+        f"- Origin: `audioanalytics=={au['provenance']['version']}` sdist, `audioanalytics/model_85.json` "
+        "(architecture) + `audioanalytics/model_85.h5` (weights), converted like the expression model.",
+        f"- License: {au['provenance']['license']}. {au['provenance']['attribution']}",
+        f"- Labels (output order): {', '.join(au['labels'])}. Mapping into emotiond's 7-class space: "
+        + ", ".join(f"{k}->{v}" for k, v in au["label_map"].items()) + " (also `label_map` in the manifest).",
+        f"- **Validation: {au['validation']['status']}.** {au['validation'].get('reason', '')}",
+        "- Input standardisation: each of the 181 features is standardised, (x - mean) / std with the "
+        "calibration clips' statistics (`preprocessing.standardize` in the manifest; emotiond applies it "
+        "before quantising). The inverse is folded exactly into the first layer: "
+        f"{au['provenance'].get('conversion', '')}.",
+        f"- Input: {au['input']['shape']} int8 (standardised features); float range {au['input']['range']}; "
+        f"quantisation {_q(au['input'])}.",
+        f"- Output: {au['output']['shape']} int8 softmax; quantisation {_q(au['output'])}.",
+        "- Features (`librosa_summary_181`, from audioanalytics/features.py): mono audio at 22050 Hz; "
+        "means over frames of 40 MFCC, 12 chroma (chroma_stft on the magnitude STFT), 128 mel-band "
+        "linear power values, 1 zero-crossing rate; librosa defaults (n_fft 2048, hop 512, hann, "
+        "centred). Full parameters in `feature_params` of the manifest.",
+        f"- Measured float(Keras) vs int8(TFLite) on {aum['n_eval']} held-out feature vectors: top-1 "
+        f"agreement {aum['float_int8_top1_agreement']:.4f}, mean |prob diff| {aum['mean_abs_prob_diff']:.4f}, "
+        f"max |prob diff| {aum['max_abs_prob_diff']:.4f}; the float model on the int8-rounded standardised "
+        f"input agrees with itself on {aum['float_vs_float_on_int8_rounded_input_top1_agreement']:.4f}.",
+        *([f"- Before standardisation (one int8 scale over the raw features, how the model used to be "
+           f"shipped), same clips: top-1 agreement {before['float_int8_top1_agreement']:.4f}, mean |prob diff| "
+           f"{before['mean_abs_prob_diff']:.4f}; the float model on int8-rounded raw input agreed with itself "
+           f"on {before['float_vs_float_on_int8_rounded_input_top1_agreement']:.4f}. {before.get('note', '')}."]
+          if before else []),
+        f"- Eval data: {aum['eval_data']}",
+        f"- Float top-1 class counts on that eval set: {aum['float_top1_counts']}; the float model is "
+        f"very confident on these inputs (mean top-1 probability {aum['float_mean_top1_prob']:.4f}), so a "
+        "disagreement is usually a flip between two near-one-hot outputs.",
+        "- Trained by the audioanalytics authors on RAVDESS (4 classes: calm, happy, fearful, disgust). "
+        "Its accuracy could NOT be measured here: no emotional speech data was reachable. The "
+        "synthetic speech only checks that the int8 model agrees with the float one.",
+        f"- Note on quantisation: {aum['note']}",
+        "- `audio_emotion_reference.npz`: `inputs_float` (standardised 181 features, [N,181,1]), `float_probs`, "
+        "`int8_probs`.",
+        "",
+    ]
+
+
+def update_audio_md(path: Path, au: dict[str, Any], size: int) -> None:
+    """``--only audio_emotion``: replace the audio section and table row of an existing MODELS.md."""
+    text = path.read_text()
+    start = text.index("## audio_emotion.tflite")
+    end = text.index("## How the script gets its tools")
+    text = text[:start] + "\n".join(audio_md(au)) + "\n" + text[end:]
+    rows = [f"| `{au['file']}` | {size} | `{au['sha256']}` |" if line.startswith(f"| `{au['file']}` |") else line
+            for line in text.split("\n")]
+    path.write_text("\n".join(rows))
+
+
 def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any], bench: dict[str, Any] | None = None) -> str:
     """Render MODELS.md from the manifests, the measured results and the detector comparison (if run)."""
     fd, ex, au = man["face_detector"], man["expression"], man["audio_emotion"]
     ff = man.get("face_detector_full")
-    exm, aum, fdm = ex["measured"], au["measured"], fd["measured"]
+    exm, fdm = ex["measured"], fd["measured"]
     size = {k: (Path(res["_out"]) / v["file"]).stat().st_size for k, v in man.items()}
     lines = [
         "# emotiond models",
@@ -539,39 +597,9 @@ def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any], bench: dict[s
         "- `expression_reference.npz`: `inputs_float` (preprocessed, [-1,1]), `float_probs` (Keras), "
         "`int8_probs` (dequantised TFLite outputs of the committed file).",
         "",
-        "## audio_emotion.tflite — audioanalytics Conv1D speech-emotion model, full-integer int8",
-        "",
-        f"- Origin: `audioanalytics=={au['provenance']['version']}` sdist, `audioanalytics/model_85.json` "
-        "(architecture) + `audioanalytics/model_85.h5` (weights), converted like the expression model.",
-        f"- License: {au['provenance']['license']}. {au['provenance']['attribution']}",
-        f"- Labels (output order): {', '.join(au['labels'])}. Mapping into emotiond's 7-class space: "
-        + ", ".join(f"{k}->{v}" for k, v in au["label_map"].items()) + " (also `label_map` in the manifest).",
-        f"- Input: {au['input']['shape']} int8; float range {au['input']['range']} (observed on the calibration "
-        f"features); quantisation {_q(au['input'])}.",
-        f"- Output: {au['output']['shape']} int8 softmax; quantisation {_q(au['output'])}.",
-        "- Features (`librosa_summary_181`, from audioanalytics/features.py): mono audio at 22050 Hz; "
-        "means over frames of 40 MFCC, 12 chroma (chroma_stft on the magnitude STFT), 128 mel-band "
-        "linear power values, 1 zero-crossing rate; librosa defaults (n_fft 2048, hop 512, hann, "
-        "centred). Full parameters in `feature_params` of the manifest.",
-        f"- Measured float(Keras) vs int8(TFLite) on {aum['n_eval']} held-out feature vectors: top-1 "
-        f"agreement {aum['float_int8_top1_agreement']:.4f}, mean |prob diff| {aum['mean_abs_prob_diff']:.4f}, "
-        f"max |prob diff| {aum['max_abs_prob_diff']:.4f}.",
-        f"- Eval data: {aum['eval_data']}",
-        f"- Float top-1 class counts on that eval set: {aum['float_top1_counts']}; the float model is "
-        f"very confident on these inputs (mean top-1 probability {aum['float_mean_top1_prob']:.4f}), so a "
-        "disagreement is usually a flip between two near-one-hot outputs (max |prob diff| close to 1).",
-        "- Where the disagreement comes from: the FLOAT model fed the same inputs rounded to the int8 "
-        "input grid already agrees with itself on only "
-        f"{aum['float_vs_float_on_int8_rounded_input_top1_agreement']:.4f} of them (full int8: "
-        f"{aum['float_int8_top1_agreement']:.4f}), so most of the loss is the per-tensor quantisation of "
-        "the raw, unnormalised feature vector rather than the int8 weights and activations.",
-        "- Trained by the audioanalytics authors on RAVDESS (4 classes: calm, happy, fearful, disgust). "
-        "Its accuracy could NOT be measured here: no emotional speech data was reachable. The "
-        "synthetic speech only checks that the int8 model agrees with the float one.",
-        f"- Note on quantisation: {aum['note']}",
-        "- `audio_emotion_reference.npz`: `inputs_float` (raw 181 features, [N,181,1]), `float_probs`, "
-        "`int8_probs`.",
-        "",
+    ]
+    lines += audio_md(au)
+    lines += [
         "## How the script gets its tools",
         "",
         f"- TensorFlow: a throwaway venv (temp dir, or `--venv DIR` to reuse/cache) with `{TF_REQUIREMENT}` "
@@ -789,7 +817,9 @@ def main(argv: list[str] | None = None) -> int:
         manifests = write_manifests(args.out.resolve(), work, sources, res, args.only)
         verify_with_litert(args.out.resolve())
         if args.only == "audio_emotion":
-            log("--only audio_emotion: MODELS.md left as it is (its detector timings need a full build)")
+            au = manifests["audio_emotion"]
+            update_audio_md(args.out / "MODELS.md", au, (args.out / au["file"]).stat().st_size)
+            log(f"rewrote the audio_emotion section of {args.out / 'MODELS.md'}")
         else:
             bench = measure_detectors(args.out.resolve())
             (args.out / "MODELS.md").write_text(models_md(manifests, res, bench))

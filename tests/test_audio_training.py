@@ -91,12 +91,19 @@ def test_train_export_load_classify(tmp_path):
     manifest = json.loads((out / "audio_emotion.json").read_text())
     assert manifest["features"] == "mfcc_delta" and manifest["labels"] == ["angry", "happy", "sad"]
     assert manifest["input"]["dtype"] == "int8" and "quantization" in manifest["input"]
+    # the held-out speaker-independent split becomes the validation block, so the daemon fuses this model
+    v = manifest["validation"]
+    assert v["status"] == "validated" and v["split"].startswith("speaker-independent")
+    assert v["data"]["speakers"] >= 1 and v["data"]["clips"] == sum(map(sum, v["confusion_matrix"]["counts"]))
+    assert v["confusion_matrix"]["labels"] == manifest["labels"] and 0 <= v["accuracy"] <= 1
+    assert len(manifest["preprocessing"]["standardize"]["mean"]) == 26
+    assert "float vs int8 top-1 agreement: standardised input" in proc.stdout
 
     from emotiond.perception.audio_emotion import AudioEmotionClassifier
     from emotiond.sources.microphone import read_wav
 
     clf = AudioEmotionClassifier.from_manifest(out / "audio_emotion.json")
-    assert clf.model.input_dtype == np.int8
+    assert clf.model.input_dtype == np.int8 and clf.model.manifest.validated
     y, sr = read_wav(next((corpus / "sad").glob("*.wav")))
     probs = clf.classify(y, sr)
     assert probs.shape == (3,) and abs(probs.sum() - 1) < 1e-6
