@@ -15,6 +15,9 @@ Arousal: louder, faster, higher and more varied speech goes with higher arousal 
 review these cues). The index is the mean of the z-scores of four cues (pitch level and range in
 semitones, loudness in dB, speech rate) against this device's recent clips, so a naturally loud
 speaker or a noisy room does not read as permanently excited. It is relative, not calibrated.
+It is the one thing the voice always contributes to fusion: ``tanh(index / 2)`` is mixed with the
+face's circumplex arousal (``fusion.fusion.mix_arousal``, weight ``[fusion] vocal_arousal_weight``),
+whether or not the voice model's categorical result is validated.
 """
 
 from __future__ import annotations
