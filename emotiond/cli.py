@@ -18,7 +18,7 @@ from typing import Any
 
 from emotiond import __version__
 from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path
-from emotiond.models import Manifest, ModelError, TFLiteModel
+from emotiond.models import Manifest, ModelError, TFLiteModel, is_json_only_model
 from emotiond.sources.camera import SourceError
 
 EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 64, 65, 66, 69
@@ -71,10 +71,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         raise ModelError(f"{mdir}: no model manifests (*.json) found")
     failed = False
     for path in manifests:
+        if is_json_only_model(path):
+            continue  # e.g. analyze_fusion.json: weights in JSON, no TFLite file to list
         try:
             manifest = Manifest.load(path)
-        except ModelError:
-            continue  # other JSON files (schemas) live beside the models
+        except ModelError as exc:  # listed, not skipped: `run` would refuse the same file
+            info, failed = {"name": path.stem, "file": str(path), "error": str(exc)}, True
+            print(json.dumps(info) if args.json else f"{path.stem}: ERROR {exc}")
+            continue
         try:
             model = TFLiteModel(manifest, config.models.backend, config.models.num_threads)
             info = model.describe()
@@ -93,7 +97,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"sha256 {info['sha256'][:16]}…  input {info['input_shape']} {info['input_dtype']}  "
                 f"labels {','.join(info['labels']) or '-'}  [{info['backend']}] self-test {info['self_test']}"
             )
-    return 1 if failed else 0
+    return EX_UNAVAILABLE if failed else 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
