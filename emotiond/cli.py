@@ -70,6 +70,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not manifests:
         raise ModelError(f"{mdir}: no model manifests (*.json) found")
     failed = False
+    info: dict[str, Any]
     for path in manifests:
         if is_json_only_model(path):
             continue  # e.g. analyze_fusion.json: weights in JSON, no TFLite file to list

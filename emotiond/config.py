@@ -69,7 +69,8 @@ class ModelsConfig:
     backend: str = field(default="auto", metadata=_choices("auto", "ai_edge_litert", "tflite_runtime"))
     num_threads: int = field(default=1, metadata=_range(1, 16))
     face_detector: str = field(default="face_detector.json", metadata=REQUIRED)
-    face_detector_full: str = field(default="face_detector_full.json", metadata=REQUIRED)  # used when faces.detector = "blazeface_full"
+    # used when faces.detector = "blazeface_full"
+    face_detector_full: str = field(default="face_detector_full.json", metadata=REQUIRED)
     expression: str = field(default="expression.json", metadata=REQUIRED)
     audio_emotion: str = field(default="audio_emotion.json", metadata=REQUIRED)
 

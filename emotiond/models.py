@@ -186,7 +186,9 @@ def validate_manifest(data: Any, path: Path) -> None:
             raise bad(f"thresholds.{key}", "a finite number", value)
     out_shape, labels = data.get("output", {}).get("shape"), data.get("labels")
     if out_shape and labels and out_shape[-1] != len(labels):
-        raise ModelError(f"{path}: field 'labels': {len(labels)} labels but 'output.shape' {out_shape} has {out_shape[-1]} classes")
+        raise ModelError(
+            f"{path}: field 'labels': {len(labels)} labels but 'output.shape' {out_shape} has {out_shape[-1]} classes"
+        )
 
 
 class TFLiteModel:
