@@ -98,7 +98,7 @@ class ExpressionConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    stdout: bool = True
+    stdout: bool = False  # off: under systemd stdout is the journal on the SD card (see config.toml)
     log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
 
 

@@ -186,7 +186,8 @@ def test_running_daemon_answers_trigger_cli_and_sigusr1(tmp_path):
     env = {**os.environ,
            "EMOTIOND_CAMERA__SOURCE": str(SAMPLES / "demo.mp4"), "EMOTIOND_CAMERA__LOOP": "true",
            "EMOTIOND_AUDIO__SOURCE": str(SAMPLES / "speech.wav"),
-           "EMOTIOND_TRIGGERS__CONTROL_SOCKET_PATH": str(sock), "EMOTIOND_MQTT__ENABLED": "false"}
+           "EMOTIOND_TRIGGERS__CONTROL_SOCKET_PATH": str(sock), "EMOTIOND_MQTT__ENABLED": "false",
+           "EMOTIOND_OUTPUT__STDOUT": "true"}  # the shipped config keeps events off stdout
     out = open(tmp_path / "out.jsonl", "w")
     daemon = subprocess.Popen([sys.executable, "-m", "emotiond", "-c", str(ROOT / "config.toml"), "run"],
                               stdout=out, stderr=subprocess.PIPE, env=env, text=True)
