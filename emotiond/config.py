@@ -161,7 +161,7 @@ class MqttConfig:
 
     def validate(self) -> None:
         if self.enabled and not self.host.strip():
-            raise ValueError("host must not be empty when MQTT is enabled")
+            raise ValueError("key 'mqtt.host' must not be empty when MQTT is enabled")
         if self.reconnect_min > self.reconnect_max:
             raise ValueError(f"reconnect_min ({self.reconnect_min}) must not exceed reconnect_max ({self.reconnect_max})")
         for key in ("base_topic", "discovery_prefix"):

@@ -67,9 +67,9 @@ def test_required_keys_include_the_ones_the_issue_names() -> None:
 
 def test_mqtt_host_is_required_only_when_mqtt_is_on() -> None:
     assert config_from_mapping({"mqtt": {"host": ""}}).mqtt.host == ""
-    with pytest.raises(ConfigError, match="host must not be empty when MQTT is enabled"):
+    with pytest.raises(ConfigError, match="key 'mqtt.host' must not be empty when MQTT is enabled"):
         config_from_mapping({"mqtt": {"enabled": True, "host": ""}})
-    with pytest.raises(ConfigError, match="host must not be empty"):
+    with pytest.raises(ConfigError, match="mqtt.host' must not be empty"):
         load_config(None, environ={"EMOTIOND_MQTT__ENABLED": "true", "EMOTIOND_MQTT__HOST": '""'})
 
 
