@@ -46,7 +46,7 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
 
 
 def _reject_constant(name: str) -> Any:
-    raise PayloadError(f"payload is not valid JSON: {name} is not a JSON number")
+    raise PayloadError(f"{name} is not a JSON number")
 
 
 def _parse_int(literal: str) -> int:
@@ -78,8 +78,8 @@ def parse_object(payload: bytes, max_bytes: int, what: str = "payload", max_dept
         raise PayloadError(f"{what} nests deeper than {max_depth} levels")
     try:
         parsed = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float)
-    except PayloadError:
-        raise
+    except PayloadError as exc:  # from the number hooks
+        raise PayloadError(f"{what}: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"{what} is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(parsed, dict):

@@ -231,6 +231,8 @@ class ControlSocketTrigger:
                 data += chunk
         except OSError as exc:
             return {"ok": False, "error": f"reading the request failed ({exc})"}
+        if len(data) > MAX_REQUEST_BYTES:
+            self._drain(conn)
         try:
             request = parse_object(data, MAX_REQUEST_BYTES, "request")
         except PayloadError as exc:
@@ -246,6 +248,18 @@ class ControlSocketTrigger:
         if name == "capture_audio":
             request.setdefault("trigger", "socket")
         return self._command(name, request)
+
+    @staticmethod
+    def _drain(conn: socket.socket, limit: int = 1 << 20) -> None:
+        """Discard the rest of an oversized request (bounded), so the answer is not lost to a TCP-style
+        reset: closing a Unix socket with unread input makes the client's recv fail."""
+        discarded = 0
+        try:
+            conn.settimeout(1.0)
+            while discarded < limit and (chunk := conn.recv(65536)):
+                discarded += len(chunk)
+        except OSError:
+            pass
 
     def stop(self) -> None:
         self._stop.set()
