@@ -170,7 +170,7 @@ def main() -> int:
                 continue
             status, traceback, message, ok = run_case(case)
             failed += not ok or traceback
-            message = message.replace(tmp, "$TMP").replace(str(ROOT), ".").replace("|", "\\|")
+            message = message.replace(tmp, "$TMP").replace(str(ROOT), ".").replace("|", "\\|").replace("`", "'")
             print(f"| {case.name} | {case.expect} | {status}{'' if ok else ' **FAIL**'} | {'yes' if traceback else 'no'} "
                   f"| `{message[:160]}` |", flush=True)
     return 1 if failed else 0

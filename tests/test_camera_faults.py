@@ -155,3 +155,13 @@ def test_only_a_plain_file_ends_the_daemon_with_exit_0(default_config: Config, c
     daemon = Daemon(config, FacePipeline.from_config(config), sinks=[sink], pace_files=False)
     assert daemon.run() == 0
     assert not sink.error.is_set()
+
+
+def test_a_looped_folder_of_unreadable_images_is_a_fault_not_a_busy_loop(tmp_path: Path) -> None:
+    from emotiond.sources.camera import ImageDirSource
+
+    (tmp_path / "a.jpg").write_bytes(b"not an image")
+    (tmp_path / "b.png").write_bytes(b"")
+    with pytest.raises(SourceError, match="no image is readable"):
+        ImageDirSource(str(tmp_path), loop=True).read()
+    assert ImageDirSource(str(tmp_path), loop=False).read() is None
