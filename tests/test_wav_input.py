@@ -54,6 +54,15 @@ def test_broken_files_are_one_line_errors(tmp_path: Path, name: str, content: by
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 
+def test_a_streamed_wav_with_unknown_length_is_read_whole(tmp_path: Path) -> None:
+    data = bytearray(wav_bytes(1000))
+    data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")  # data chunk size as written by a writer on a pipe
+    path = tmp_path / "streamed.wav"
+    path.write_bytes(bytes(data) + b"\x01")  # and a partial last frame
+    samples, rate = read_wav(path)
+    assert samples.size == 1000 and rate == 16000
+
+
 def test_zero_rate_or_channels_in_the_header(tmp_path: Path) -> None:
     data = bytearray(wav_bytes(100))
     data[24:28] = (0).to_bytes(4, "little")  # fmt chunk: sample rate

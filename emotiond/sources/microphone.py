@@ -90,7 +90,10 @@ def read_wav(path: str | Path, max_seconds: float | None = None) -> tuple[np.nda
         except OSError as exc:
             raise MicrophoneError(f"{p}: cannot read ({exc.strerror or exc})") from None
     frame_bytes = width * channels
-    if len(raw) < n * frame_bytes:
+    streamed = total == 0xFFFFFFFF // frame_bytes  # size field left at "unknown" by a writer on a pipe
+    if streamed:
+        raw = raw[: len(raw) - len(raw) % frame_bytes]
+    elif len(raw) < n * frame_bytes:
         raise MicrophoneError(
             f"{p}: truncated WAV (header promises {n * frame_bytes} bytes of audio, the file holds {len(raw)})"
         )
