@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from emotiond.commands import number
 from emotiond.config import AudioConfig
 from emotiond.events import AudioEvent, Event, ListeningEvent
 from emotiond.perception.audio_pipeline import AudioAnalyzer
@@ -90,11 +91,8 @@ class AudioCapture:
         c = self.config
         if duration is None:
             return c.duration
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-            raise ValueError(f"duration must be a number of seconds, got {duration!r}")
-        if not c.min_duration <= float(duration) <= c.max_duration:
-            raise ValueError(f"duration must be from {c.min_duration} to {c.max_duration} s, got {duration}")
-        return float(duration)
+        # number() compares a 400-digit int exactly instead of overflowing in float()
+        return number(duration, "duration", c.min_duration, c.max_duration, "s", "a number of seconds")
 
     def trigger(self, source: str, duration: float | None = None, done: threading.Event | None = None) -> dict[str, Any]:
         """Start a capture unless one is running; returns {"accepted": bool, ...} and never blocks."""

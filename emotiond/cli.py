@@ -1,7 +1,7 @@
 """The `emotiond` command: argparse subcommands; every expected failure is one line and an exit status.
 
 Exit statuses follow sysexits.h: 64 usage, 65 bad input data, 66 input missing, 69 a model or
-runtime unavailable, 78 configuration error.
+runtime unavailable, 70 an unexpected internal error (one line, never a traceback), 78 configuration error.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 
 from emotiond import __version__
 from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path
-from emotiond.models import Manifest, ModelError, TFLiteModel
+from emotiond.models import Manifest, ModelError, TFLiteModel, is_json_only_model
 from emotiond.sources.camera import SourceError
+from emotiond.sources.microphone import MicrophoneError
 
-EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 64, 65, 66, 69
+EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_SOFTWARE = 64, 65, 66, 69, 70
 SAMPLE_VIDEO = sample_path("demo.mp4")
 
 log = logging.getLogger("emotiond")
@@ -70,11 +71,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not manifests:
         raise ModelError(f"{mdir}: no model manifests (*.json) found")
     failed = False
+    info: dict[str, Any]
     for path in manifests:
+        if is_json_only_model(path):
+            continue  # e.g. analyze_fusion.json: weights in JSON, no TFLite file to list
         try:
             manifest = Manifest.load(path)
-        except ModelError:
-            continue  # other JSON files (schemas) live beside the models
+        except ModelError as exc:  # listed, not skipped: `run` would refuse the same file
+            info, failed = {"name": path.stem, "file": str(path), "error": str(exc)}, True
+            print(json.dumps(info) if args.json else f"{path.stem}: ERROR {exc}")
+            continue
         try:
             model = TFLiteModel(manifest, config.models.backend, config.models.num_threads)
             info = model.describe()
@@ -93,7 +99,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"sha256 {info['sha256'][:16]}…  input {info['input_shape']} {info['input_dtype']}  "
                 f"labels {','.join(info['labels']) or '-'}  [{info['backend']}] self-test {info['self_test']}"
             )
-    return 1 if failed else 0
+    return EX_UNAVAILABLE if failed else 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -288,6 +294,7 @@ ERRORS: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, EX_CONFIG),
     (ModelError, EX_UNAVAILABLE),
     (SourceError, EX_NOINPUT),
+    (MicrophoneError, EX_DATAERR),
 )
 
 
@@ -298,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level is None:
         try:
             level = _config(args).output.log_level
-        except ConfigError:
+        except Exception:  # reported, with its exit status, when the command loads the config
             level = "info"
     setup_logging(level)
     func: Callable[[argparse.Namespace], int] = args.func
@@ -312,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = next(c for cls, c in ERRORS if isinstance(exc, cls))
         print(f"emotiond: error: {exc}", file=sys.stderr)
         return code
+    except Exception as exc:  # last resort: one line and EX_SOFTWARE; the traceback only at debug level
+        log.debug("unexpected error in %s", getattr(args, "command", "?"), exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"emotiond: error: unexpected {type(exc).__name__}: {first} "
+              "(a bug; --log-level debug shows where)", file=sys.stderr)
+        return EX_SOFTWARE
 
 
 if __name__ == "__main__":

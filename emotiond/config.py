@@ -8,6 +8,7 @@ Environment variables ``EMOTIOND_<SECTION>__<KEY>`` override single keys (value 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import tomllib
@@ -42,15 +43,19 @@ def _choices(*values: str) -> dict[str, Any]:
     return {"choices": values}
 
 
+# A string key that must name something: "" (or only blanks) would pass `check-config` and fail at start.
+REQUIRED: dict[str, Any] = {"required": True}
+
+
 @dataclass(frozen=True)
 class DeviceConfig:
     id: str = ""  # empty: derived from the hostname
-    name: str = "emotiond"
+    name: str = field(default="emotiond", metadata=REQUIRED)
 
 
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str = "0"
+    source: str = field(default="0", metadata=REQUIRED)
     width: int = field(default=640, metadata=_range(16, 4096))
     height: int = field(default=480, metadata=_range(16, 4096))
     fps: float = field(default=30.0, metadata=_range(1, 240))
@@ -63,10 +68,11 @@ class ModelsConfig:
     dir: str = ""  # empty: the models/ folder shipped with emotiond
     backend: str = field(default="auto", metadata=_choices("auto", "ai_edge_litert", "tflite_runtime"))
     num_threads: int = field(default=1, metadata=_range(1, 16))
-    face_detector: str = "face_detector.json"
-    face_detector_full: str = "face_detector_full.json"  # used when faces.detector = "blazeface_full"
-    expression: str = "expression.json"
-    audio_emotion: str = "audio_emotion.json"
+    face_detector: str = field(default="face_detector.json", metadata=REQUIRED)
+    # used when faces.detector = "blazeface_full"
+    face_detector_full: str = field(default="face_detector_full.json", metadata=REQUIRED)
+    expression: str = field(default="expression.json", metadata=REQUIRED)
+    audio_emotion: str = field(default="audio_emotion.json", metadata=REQUIRED)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class ExpressionConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    stdout: bool = True
+    stdout: bool = False  # off: under systemd stdout is the journal on the SD card (see config.toml)
     log_level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
 
 
@@ -117,7 +123,7 @@ class DisplayConfig:
 @dataclass(frozen=True)
 class DebugViewConfig:
     enabled: bool = False
-    host: str = "127.0.0.1"
+    host: str = field(default="127.0.0.1", metadata=REQUIRED)
     port: int = field(default=8088, metadata=_range(0, 65535))
     fps: float = field(default=5.0, metadata=_range(0.2, 30.0))
     jpeg_quality: int = field(default=70, metadata=_range(10, 95))
@@ -154,6 +160,8 @@ class MqttConfig:
     stop_timeout: float = field(default=3.0, metadata=_range(0.0, 60.0))
 
     def validate(self) -> None:
+        if self.enabled and not self.host.strip():
+            raise ValueError("key 'mqtt.host' must not be empty when MQTT is enabled")
         if self.reconnect_min > self.reconnect_max:
             raise ValueError(f"reconnect_min ({self.reconnect_min}) must not exceed reconnect_max ({self.reconnect_max})")
         for key in ("base_topic", "discovery_prefix"):
@@ -184,7 +192,7 @@ class AnalyzeConfig:
     weight_faces: float = field(default=0.4, metadata=_range(0.0, 1000.0))
     weight_scene: float = field(default=0.2, metadata=_range(0.0, 1000.0))
     weight_audio: float = field(default=0.4, metadata=_range(0.0, 1000.0))
-    fusion_model: str = "analyze_fusion.json"
+    fusion_model: str = field(default="analyze_fusion.json", metadata=REQUIRED)
 
     def validate(self) -> None:
         if self.weight_faces + self.weight_scene + self.weight_audio <= 0:
@@ -196,7 +204,7 @@ class AudioConfig:
     """On-demand voice capture and its analysis (see docs/audio.md)."""
 
     enabled: bool = True
-    source: str = "pyaudio"  # "pyaudio" (sound card) or the path of a WAV file
+    source: str = field(default="pyaudio", metadata=REQUIRED)  # "pyaudio" (sound card) or the path of a WAV file
     device: str = ""  # PyAudio input: "" default, an index, or part of the device name
     # capture rate; 0: the voice model's rate (the nearest the microphone takes, if not that one)
     sample_rate: int = field(default=0, metadata=_range(0, 192000))
@@ -320,9 +328,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # nan slips through every range check (nan < lo is False)
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            if "\0" in value:
+                raise ConfigError(f"{where}: NUL characters are not allowed, got {value!r}")
             return value
     elif isinstance(value, tp):
         return value
@@ -330,6 +345,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 def _check_limits(value: Any, meta: Mapping[str, Any], where: str) -> None:
+    if meta.get("required") and not str(value).strip():
+        raise ConfigError(f"{where}: must not be empty, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{where}: expected one of {', '.join(map(repr, meta['choices']))}, got {value!r}")
     if "range" in meta:
@@ -418,6 +435,12 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] 
         raise ConfigError(f"{p}: file not found") from None
     except PermissionError:
         raise ConfigError(f"{p}: permission denied") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:  # a binary or Latin-1 file: TOML is UTF-8
+        raise ConfigError(f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     return config_from_mapping(data, str(p), env)

@@ -8,6 +8,7 @@ need locks. Other components (audio capture, triggers, MQTT commands) hand work 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -102,6 +103,8 @@ class Daemon:
 
     def emit(self, event: Event) -> None:
         """Hand an event to the dispatcher (thread-safe); drops the oldest when sinks fall far behind."""
+        if event.monotonic is None:  # the clock fusion ages use (see Event.monotonic)
+            event = dataclasses.replace(event, monotonic=time.monotonic())
         try:
             self._events.put_nowait(event)
         except queue.Full:

@@ -32,9 +32,19 @@ class Event:
 
     type: ClassVar[str] = "event"
     timestamp: float = field(default_factory=time.time, kw_only=True)
+    # time.monotonic() when the daemon took the event in (Daemon.emit): ages between events (fusion)
+    # use it, since a Pi has no RTC and NTP steps the wall clock at boot. None in replays and tests,
+    # whose ages come from ``timestamp``. Never serialised.
+    monotonic: float | None = field(default=None, kw_only=True, compare=False, repr=False, metadata={"internal": True})
+
+    def age_since(self, earlier: Event) -> float:
+        """Seconds from ``earlier`` to this event: monotonic when both have it, else wall clock."""
+        if self.monotonic is not None and earlier.monotonic is not None:
+            return self.monotonic - earlier.monotonic
+        return self.timestamp - earlier.timestamp
 
     def to_dict(self) -> dict[str, Any]:
-        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
         out: dict[str, Any] = {"type": self.type}
         for key, value in body.items():
             if dataclasses.is_dataclass(value) and not isinstance(value, type):

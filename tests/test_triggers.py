@@ -189,7 +189,9 @@ def test_running_daemon_answers_trigger_cli_and_sigusr1(tmp_path):
            "EMOTIOND_TRIGGERS__CONTROL_SOCKET_PATH": str(sock), "EMOTIOND_MQTT__ENABLED": "false",
            # the bundled voice model is unvalidated, so only its arousal is fused, and that needs a baseline:
            # with one clip (the cli trigger's) the signal-triggered clip gets an arousal index
-           "EMOTIOND_AUDIO__BASELINE_MIN_CLIPS": "1"}
+           "EMOTIOND_AUDIO__BASELINE_MIN_CLIPS": "1",
+           "EMOTIOND_OUTPUT__STDOUT": "true"}  # the shipped config keeps events off stdout
+
     out = open(tmp_path / "out.jsonl", "w")
     daemon = subprocess.Popen([sys.executable, "-m", "emotiond", "-c", str(ROOT / "config.toml"), "run"],
                               stdout=out, stderr=subprocess.PIPE, env=env, text=True)

@@ -155,7 +155,7 @@ class FusionStage:
         if face is not None and c.face_weight > 0:
             modalities["face"] = 0.0  # the event's own scene result
         if self._audio is not None:
-            age = event.timestamp - self._audio.timestamp
+            age = event.age_since(self._audio)  # monotonic in the daemon: immune to NTP steps
             fresh = freshness(age, c.audio_validity_s)
             if fresh > 0:
                 a = self._audio

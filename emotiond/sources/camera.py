@@ -7,6 +7,8 @@ inference is slower than the camera, stale frames are dropped instead of queued 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -42,37 +44,94 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+def source_kind(spec: str) -> str:
+    """``device``, ``url`` or ``file``: what a config string names, decided before anything is opened.
+
+    A device index, anything under /dev (``/dev/video0``, the stable ``/dev/v4l/by-id/...`` symlinks,
+    even while unplugged) and any character device are cameras; "://" is a stream. Only what is left
+    is a file, and only a regular file that does not loop may end the daemon with exit 0; every other
+    source that stops delivering is a fault (error event, reconnect loop).
+    """
+    if spec.isdigit():
+        return "device"
+    if "://" in spec:
+        return "url"
+    if spec.startswith("/dev/"):
+        return "device"
+    try:
+        if stat.S_ISCHR(os.stat(spec).st_mode):  # follows symlinks: a by-id link elsewhere
+            return "device"
+    except (OSError, ValueError):
+        pass
+    return "file"
+
+
 class OpenCVSource:
-    """A V4L2 device index, a video file or a stream URL; files can loop for demos."""
+    """A V4L2 device (index or path), a video file or a stream URL; files can loop for demos."""
 
     def __init__(self, spec: str, width: int = 640, height: int = 480, fps: float = 30.0, loop: bool = False) -> None:
         self.spec = spec
         self.loop = loop
+        self.kind = source_kind(spec)
         target: int | str = int(spec) if spec.isdigit() else spec
-        self.is_file = not isinstance(target, int) and Path(spec).exists()
-        if isinstance(target, str) and "://" not in spec and not self.is_file:
-            raise SourceError(f"camera source {spec!r}: no such file (give a device index, a video path or a URL)")
-        self._cap = cv2.VideoCapture(target)
+        self.is_file = self.kind == "file" and Path(spec).is_file()
+        if self.kind == "device" and isinstance(target, str):
+            if not os.path.exists(spec):
+                raise SourceError(f"camera device {spec!r} is not present (unplugged? try `emotiond devices`)")
+            target = os.path.realpath(spec)  # by-id symlink -> /dev/videoN, which V4L2 opens
+        elif self.kind == "file" and not self.is_file:
+            why = "no such file" if not Path(spec).exists() else "not a regular file"
+            raise SourceError(f"camera source {spec!r}: {why} (give a device index, a video path or a URL)")
+        if self.kind == "device" and isinstance(target, str):
+            self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
+        else:
+            self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
-            what = f"camera device {target}" if isinstance(target, int) else f"video {spec!r}"
+            what = {"device": f"camera device {target if isinstance(target, int) else repr(spec)}",
+                    "url": f"stream {spec!r}"}.get(self.kind, f"video {spec!r}")
             raise SourceError(f"{what} cannot be opened (is it plugged in / readable? try `emotiond devices`)")
-        if isinstance(target, int):
+        if self.kind == "device":
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
             self._cap.set(cv2.CAP_PROP_FPS, fps)
         reported = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(reported) if reported and 0 < reported < 1000 else fps
+        self._identity = self._file_identity() if self.is_file else (0, 0, 0)
 
     def read(self) -> np.ndarray | None:
         ok, frame = self._cap.read()
         if not ok and self.is_file and self.loop:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._rewind()
             ok, frame = self._cap.read()
+            if not ok:  # truncated or rewritten in place: a fault, never "source ended"
+                raise SourceError(f"looped video {self.spec!r} no longer yields frames (truncated or replaced?)")
         if not ok:
-            if self.is_file:
+            if self.is_file and not self.loop:
                 return None
             raise SourceError(f"camera {self.spec!r} stopped delivering frames")
         return frame
+
+    def _file_identity(self) -> tuple[int, int, int]:
+        try:
+            st = os.stat(self.spec)
+        except OSError:
+            raise SourceError(f"looped video {self.spec!r} is gone") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(f"looped video {self.spec!r} is no longer a regular file")
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _rewind(self) -> None:
+        """Back to the first frame; reopened when the file changed (FFmpeg keeps playing stale buffers
+        of a file truncated in place, so seeking alone would hide the fault forever)."""
+        identity = self._file_identity()
+        if identity == self._identity:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            return
+        self._cap.release()
+        self._cap = cv2.VideoCapture(self.spec)
+        self._identity = identity
+        if not self._cap.isOpened():
+            raise SourceError(f"looped video {self.spec!r} cannot be reopened after it changed (truncated or replaced?)")
 
     def close(self) -> None:
         self._cap.release()
@@ -91,7 +150,7 @@ class ImageDirSource:
         self._i = 0
 
     def read(self) -> np.ndarray | None:
-        while True:
+        for _ in range(len(self.paths) + 1):  # one whole pass at most: a looped folder of bad images must not spin
             if self._i >= len(self.paths):
                 if not self.loop:
                     return None
@@ -102,6 +161,7 @@ class ImageDirSource:
             if image is not None:
                 return image
             log.warning("skipping unreadable image %s", path)
+        raise SourceError(f"image folder {str(self.folder)!r}: no image is readable any more")
 
     def close(self) -> None:
         pass

@@ -13,7 +13,11 @@ numpy only), re-exported here.
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 import logging
+=======
+import struct
+>>>>>>> issue12
 import wave
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,35 +55,64 @@ def _pcm_to_float(raw: bytes, width: int, channels: int) -> np.ndarray:
     if width == 1:  # 8-bit WAV is unsigned
         x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:
-        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+        x = np.frombuffer(raw[: len(raw) - len(raw) % 2], "<i2").astype(np.float32) / 32768.0
     elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        b = np.frombuffer(raw[: len(raw) - len(raw) % 3], np.uint8).reshape(-1, 3).astype(np.int32)
         v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         x = (np.where(v >= 1 << 23, v - (1 << 24), v)).astype(np.float32) / float(1 << 23)
     elif width == 4:
-        x = np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
+        x = np.frombuffer(raw[: len(raw) - len(raw) % 4], "<i4").astype(np.float32) / float(1 << 31)
     else:
         raise MicrophoneError(f"unsupported sample width {width * 8} bits")
-    usable = len(x) - len(x) % channels
+    usable = len(x) - len(x) % channels  # callers pass whole frames; this only guards the reshape
     return x[:usable].reshape(-1, channels).mean(axis=1).astype(np.float32)
 
 
-def read_wav(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
-    """(float32 mono samples, rate) from a PCM WAV file; MicrophoneError for anything unreadable."""
-    p = Path(path)
+# What the stdlib wave module raises on malformed headers (RuntimeError: a chunk size past the end).
+WAV_ERRORS = (wave.Error, EOFError, ValueError, struct.error, OverflowError, MemoryError, RuntimeError)
+
+
+def _open_checked(p: Path) -> wave.Wave_read:
+    """An open WAV reader whose header was checked; MicrophoneError (one line) for anything else."""
     if not p.is_file():
         raise MicrophoneError(f"{p}: no such file" if not p.exists() else f"{p}: not a regular file")
     try:
-        with wave.open(str(p), "rb") as w:
-            rate, width, channels, total = w.getframerate(), w.getsampwidth(), w.getnchannels(), w.getnframes()
-            n = total if max_seconds is None else min(total, int(round(max_seconds * rate)))
-            raw = w.readframes(n)
-    except (wave.Error, EOFError) as exc:
+        w = wave.open(str(p), "rb")
+    except WAV_ERRORS as exc:
         raise MicrophoneError(f"{p}: not a PCM WAV file ({str(exc) or 'truncated header'})") from None
     except OSError as exc:
         raise MicrophoneError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if rate <= 0 or channels <= 0:
-        raise MicrophoneError(f"{p}: invalid WAV header (rate {rate}, channels {channels})")
+    rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+    if rate <= 0 or channels <= 0 or width not in (1, 2, 3, 4):
+        w.close()
+        raise MicrophoneError(f"{p}: invalid WAV header (rate {rate}, channels {channels}, {width * 8}-bit samples)")
+    return w
+
+
+def read_wav(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """(float32 mono samples, rate) from a PCM WAV file; MicrophoneError for anything unreadable.
+
+    A file shorter than its header says (cut off mid-copy) is refused rather than half-read: the
+    header is then not to be trusted either.
+    """
+    p = Path(path)
+    with _open_checked(p) as w:
+        rate, width, channels, total = w.getframerate(), w.getsampwidth(), w.getnchannels(), w.getnframes()
+        n = total if max_seconds is None else min(total, int(round(max_seconds * rate)))
+        try:
+            raw = w.readframes(n)
+        except WAV_ERRORS as exc:
+            raise MicrophoneError(f"{p}: not a PCM WAV file ({str(exc) or 'truncated data'})") from None
+        except OSError as exc:
+            raise MicrophoneError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    frame_bytes = width * channels
+    streamed = total == 0xFFFFFFFF // frame_bytes  # size field left at "unknown" by a writer on a pipe
+    if streamed:
+        raw = raw[: len(raw) - len(raw) % frame_bytes]
+    elif len(raw) < n * frame_bytes:
+        raise MicrophoneError(
+            f"{p}: truncated WAV (header promises {n * frame_bytes} bytes of audio, the file holds {len(raw)})"
+        )
     samples = _pcm_to_float(raw, width, channels)
     if samples.size == 0:
         raise MicrophoneError(f"{p}: contains no audio")
@@ -96,11 +129,9 @@ class WavFileMicrophone:
         return read_wav(self.path, max_seconds=seconds)
 
     def duration(self) -> float:
-        try:
-            with wave.open(str(self.path), "rb") as w:
-                return w.getnframes() / float(w.getframerate())
-        except (OSError, wave.Error, EOFError, ZeroDivisionError) as exc:
-            raise MicrophoneError(f"{self.path}: not a PCM WAV file ({exc})") from None
+        read_wav(self.path)  # the whole file must decode, not only its header
+        with _open_checked(self.path) as w:
+            return w.getnframes() / float(w.getframerate())
 
 
 class PyAudioMicrophone:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from emotiond.commands import PayloadError, encode_answer, parse_object
 from emotiond.events import ButtonEvent, Event
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class ControlSocketTrigger:
             reply = self._reply(conn)
             try:
                 conn.settimeout(5.0)
-                conn.sendall((json.dumps(reply) + "\n").encode())
+                conn.sendall((encode_answer(reply) + "\n").encode())
             except OSError:
                 pass
 
@@ -231,17 +232,34 @@ class ControlSocketTrigger:
         except OSError as exc:
             return {"ok": False, "error": f"reading the request failed ({exc})"}
         if len(data) > MAX_REQUEST_BYTES:
-            return {"ok": False, "error": f"request larger than {MAX_REQUEST_BYTES} bytes"}
+            self._drain(conn)
         try:
-            request = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {"ok": False, "error": f"request is not JSON ({exc})"}
-        if not isinstance(request, dict) or not isinstance(request.get("command"), str):
+            request = parse_object(data, MAX_REQUEST_BYTES, "request")
+        except PayloadError as exc:
+            message = str(exc)
+            if "must be a JSON object" in message:
+                message = 'request must be a JSON object with a string "command"'
+            elif "not valid JSON" in message:
+                message = f"request is not JSON ({message.removeprefix('request is not valid JSON: ')})"
+            return {"ok": False, "error": message}
+        if not isinstance(request.get("command"), str):
             return {"ok": False, "error": 'request must be a JSON object with a string "command"'}
         name = request.pop("command")
         if name == "capture_audio":
             request.setdefault("trigger", "socket")
         return self._command(name, request)
+
+    @staticmethod
+    def _drain(conn: socket.socket, limit: int = 1 << 20) -> None:
+        """Discard the rest of an oversized request (bounded), so the answer is not lost to a TCP-style
+        reset: closing a Unix socket with unread input makes the client's recv fail."""
+        discarded = 0
+        try:
+            conn.settimeout(1.0)
+            while discarded < limit and (chunk := conn.recv(65536)):
+                discarded += len(chunk)
+        except OSError:
+            pass
 
     def stop(self) -> None:
         self._stop.set()
