@@ -126,13 +126,14 @@ def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = 
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
 
-    daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files)
+    daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files,
+                    config_path=Path(config_path) if config_path else None)
     if config.output.stdout:
         daemon.sinks.append(StdoutSink())
     if config.mqtt.enabled:  # a sink for events, a component for connect/commands; close() flushes
         from emotiond.sinks.mqtt import MqttSink
 
-        mqtt_sink = MqttSink(config, config_path=config_path)
+        mqtt_sink = MqttSink(config)
         daemon.sinks.append(mqtt_sink)
         daemon.components.append(mqtt_sink)
     from emotiond.cli_audio import add_audio

@@ -30,7 +30,8 @@ def add_audio(daemon: Any, config: Config) -> None:
     t = config.triggers
     triggers: list[Any] = []
     if t.gpio_enabled:
-        long_press = (lambda: daemon.set_privacy(not daemon.privacy)) if t.long_press_action == "privacy" else None
+        ctx = daemon.context
+        long_press = (lambda: ctx.set_privacy(not ctx.privacy)) if t.long_press_action == "privacy" else None
         triggers.append(trig.GpioButtonTrigger(t.gpio_pin, t.pull_up, t.bounce_time, t.hold_time,
                                                emit=daemon.emit, on_long_press=long_press))
     if t.signal:

@@ -1,6 +1,6 @@
 """Tell systemd how the daemon is doing: READY once frames flow, WATCHDOG while healthy, STATUS, STOPPING.
 
-Pings come from the daemon's main loop (an ``on_loop`` hook) and only while ``Health.healthy``
+Pings come from the daemon's main loop (a loop hook) and only while ``Health.healthy``
 holds, so a hung main loop, a stalled camera or a dead dispatcher thread all stop them and systemd
 restarts the service after ``WatchdogSec``.
 """
@@ -12,12 +12,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from emotiond.context import ComponentContext, Health
 from emotiond.systemd_notify import Notifier, watchdog_interval
-
-if TYPE_CHECKING:
-    from emotiond.daemon import Daemon, Health
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +65,8 @@ class SystemdWatchdog:
         return cls(Notifier(), max_frame_age, status_interval, watchdog_interval())
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: Daemon) -> None:
-        daemon.on_loop.append(self.tick)
+    def start(self, ctx: ComponentContext) -> None:
+        ctx.add_loop_hook(self.tick)
         self.notifier.status("loading: waiting for the first camera frame")
 
     def stop(self) -> None:
@@ -76,10 +74,10 @@ class SystemdWatchdog:
         self.notifier.close()
 
     # --- main-loop hook -------------------------------------------------------------------------
-    def tick(self, daemon: Daemon) -> None:
-        health = daemon.health()
+    def tick(self, ctx: ComponentContext) -> None:
+        health = ctx.health()
         now = self.clock()
-        text = describe(health, daemon.privacy, self.max_frame_age)
+        text = describe(health, ctx.privacy, self.max_frame_age)
         if not self.ready:
             if health.frames > 0:
                 self.ready = True

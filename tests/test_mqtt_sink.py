@@ -47,9 +47,9 @@ class Running:
     """A started sink with a real Daemon object (its command registry), closed at the end."""
 
     def __init__(self, config: Config, config_path: Path | None = None) -> None:
-        self.daemon = Daemon(config, pipeline=None)  # type: ignore[arg-type]  # not run: commands only
-        self.sink = MqttSink(config, config_path=config_path)
-        self.sink.start(self.daemon)
+        self.daemon = Daemon(config, pipeline=None, config_path=config_path)  # type: ignore[arg-type]  # not run
+        self.sink = MqttSink(config)
+        self.sink.start(self.daemon.context)
 
     def close(self) -> None:
         self.sink.stop()
@@ -423,8 +423,7 @@ def test_snapshot_only_when_enabled_and_not_in_privacy(broker: Broker, running: 
     assert answers()[0]["ok"] is False and "no frame" in answers()[0]["error"]
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, :32] = (0, 0, 255)
-    for listener in r.daemon.frame_listeners:
-        listener(image, [])
+    r.daemon.context.note_frame(image, ())  # what the main loop does with each analysed frame
     _command(rec, f"{BASE}/cmd/snapshot", '{"quality": 90}')
     # The JPEG and the command's answer are two messages: wait for both, in whichever order they come.
     wait_until(lambda: rec.on(f"{BASE}/snapshot") and len(answers()) == 2, 10, what="a JPEG and its answer")
