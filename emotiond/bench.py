@@ -10,7 +10,6 @@ targets in issue 7.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from emotiond.config import sample_path
+from emotiond.context import ComponentContext
 
 SAMPLE_VIDEO = sample_path("demo.mp4")
 SAMPLE_PORTRAIT = sample_path("astronaut.jpg")
@@ -140,14 +140,6 @@ def machine_info() -> dict[str, Any]:
         "load_average": [round(v, 2) for v in os.getloadavg()],  # other work on the machine skews timings
         "blas_threads_env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
     }
-
-
-def _optional(module: str, name: str) -> Any | None:
-    """A class from a module another engineer may not have written yet; None when absent."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 # --- the clip ------------------------------------------------------------------------------------
@@ -336,7 +328,7 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
                     source_factory=factory, pace_files=paced, lossless=not paced)
     start: dict[str, float] = {}
 
-    def stop_after(d: Any) -> None:
+    def stop_after(d: ComponentContext) -> None:
         now = time.monotonic()
         start.setdefault("t", now)
         if now - start["t"] >= seconds:
@@ -404,20 +396,17 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
 
 def make_fusion_stages(config: Any) -> list[Callable[[Any], list]]:
     """The fusion stage as the daemon wires it, when that module exists."""
-    cls = _optional("emotiond.fusion.fusion", "FusionStage")
-    if cls is None:
-        return []
-    maker = getattr(cls, "from_config", None)
-    return [maker(config) if maker else cls()]
+    from emotiond.fusion.fusion import FusionStage  # here, not at the top: ready_probe times imports
+
+    return [FusionStage.from_config(config)]
 
 
 def make_mqtt_sink(config: Any, host: str, port: int) -> Any:
     """The daemon's MQTT sink pointed at HOST:PORT (it is a component too: started with the daemon)."""
-    cls = _optional("emotiond.sinks.mqtt", "MqttSink")
-    if cls is None:
-        raise BenchError("--mqtt: emotiond.sinks.mqtt.MqttSink is not available in this install")
+    from emotiond.sinks.mqtt import MqttSink  # here, not at the top: ready_probe times a fresh import
+
     config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, enabled=True, host=host, port=port))
-    return cls(config)
+    return MqttSink(config)
 
 
 class MqttListener:
@@ -486,14 +475,12 @@ def speech_clip(seconds: float) -> tuple[np.ndarray, int, str]:
 def bench_audio(config: Any, runs: int) -> dict[str, Any]:
     """The daemon's audio path on a 2 s clip, from the moment capture ends: VAD, prosody, features,
     inference (``AudioAnalyzer.analyse``) and the AudioEvent published to a sink."""
-    analyzer_cls = _optional("emotiond.perception.audio_pipeline", "AudioAnalyzer")
-    if analyzer_cls is None:
-        return {"available": False, "reason": "emotiond.perception.audio_pipeline is not installed"}
+    from emotiond.perception.audio_pipeline import AudioAnalyzer
     from emotiond.perception.prosody import analyse_prosody
     from emotiond.sinks.stdout import StdoutSink
 
     t0 = time.perf_counter()
-    analyzer = analyzer_cls.from_config(config)
+    analyzer = AudioAnalyzer.from_config(config)
     load_s = time.perf_counter() - t0
     clf = analyzer.classifier
     clip, rate, what = speech_clip(AUDIO_CLIP_SECONDS)
@@ -544,15 +531,16 @@ def ready_probe(config_path: str | None) -> dict[str, Any]:
     config = load_config(Path(config_path) if config_path else default_config_path())
     t1 = time.perf_counter()
     pipeline = FacePipeline.from_config(config)
-    audio_cls = _optional("emotiond.perception.audio_pipeline", "AudioAnalyzer")
-    if audio_cls is not None and config.audio.enabled:
-        audio_cls.from_config(config)
+    from emotiond.perception.audio_pipeline import AudioAnalyzer
+
+    if config.audio.enabled:
+        AudioAnalyzer.from_config(config)
     stages = make_fusion_stages(config)
     t2 = time.perf_counter()
     pipeline.process(np.zeros((config.camera.height, config.camera.width, 3), np.uint8), 0.0)
     t3 = time.perf_counter()
     return {"imports_and_config_s": round(t1 - t0, 4), "model_load_s": round(t2 - t1, 4),
-            "first_frame_s": round(t3 - t2, 4), "audio_model": audio_cls is not None and config.audio.enabled,
+            "first_frame_s": round(t3 - t2, 4), "audio_model": config.audio.enabled,
             "fusion_stage": bool(stages), "rss_mb": peak_rss_mb()}
 
 

@@ -1,7 +1,7 @@
 """The `emotiond` command: argparse subcommands; every expected failure is one line and an exit status.
 
-Exit statuses follow sysexits.h: 64 usage, 65 bad input data, 66 input missing, 69 a model or
-runtime unavailable, 78 configuration error.
+Exit statuses follow sysexits.h (``emotiond.exitcodes``): 64 usage, 65 bad input data, 66 input
+missing, 69 a model or runtime unavailable, 78 configuration error.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from emotiond import __version__
-from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path
+from emotiond.backend_check import reference_check  # one criterion for this and the start-up probe
+from emotiond.backends import BACKEND_CHOICES
+from emotiond.config import Config, ConfigError, default_config_path, load_config, sample_path
+from emotiond.daemon import Daemon
+from emotiond.exitcodes import EX_CONFIG, EX_DATAERR, EX_FAILED, EX_INTERRUPTED, EX_NOINPUT, EX_UNAVAILABLE, EX_USAGE
 from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.sources.camera import SourceError
 
-EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 64, 65, 66, 69
 SAMPLE_VIDEO = sample_path("demo.mp4")
 
 log = logging.getLogger("emotiond")
@@ -62,7 +65,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from emotiond.backend_probe import reference_check  # one criterion for this and the start-up probe
 
     config = _config(args)
     mdir = config.models_dir
@@ -93,7 +95,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"sha256 {info['sha256'][:16]}…  input {info['input_shape']} {info['input_dtype']}  "
                 f"labels {','.join(info['labels']) or '-'}  [{info['backend']}] self-test {info['self_test']}"
             )
-    return 1 if failed else 0
+    return EX_FAILED if failed else 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -121,8 +123,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EX_DATAERR if failures else 0
 
 
-def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True, config_path: str | None = None):
-    from emotiond.daemon import Daemon
+def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True,
+                  config_path: str | None = None) -> Daemon:
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
 
@@ -152,7 +154,7 @@ def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = 
     return daemon
 
 
-def _install_signal_handlers(daemon: Any) -> None:
+def _install_signal_handlers(daemon: Daemon) -> None:
     def stop(signum: int, _frame: Any) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         daemon.request_stop()
@@ -268,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per mode (default 10)")
     p.add_argument("--rate", type=float, default=30.0, help="camera rate for the paced run, fps (default 30)")
     p.add_argument("--threads", type=int, help="interpreter num_threads (default: models.num_threads)")
-    p.add_argument("--backend", choices=["auto", "ai_edge_litert", "tflite_runtime"],
+    p.add_argument("--backend", choices=BACKEND_CHOICES,
                    help="interpreter backend (default: models.backend)")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="also publish through the MQTT sink to this broker")
     p.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
@@ -306,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except KeyboardInterrupt:
-        return 130
+        return EX_INTERRUPTED
     except BrokenPipeError:
         return 0
     except tuple(cls for cls, _ in ERRORS) as exc:

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from emotiond.config import Config, sample_path
+from emotiond.daemon import Daemon
+from emotiond.exitcodes import EX_DATAERR, EX_FAILED, EX_NOINPUT, EX_OK, EX_UNAVAILABLE
 
 SAMPLE_SPEECH = sample_path("speech.wav")
-EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 65, 66, 69
 
 
-def add_audio(daemon: Any, config: Config) -> None:
+def add_audio(daemon: Daemon, config: Config) -> None:
     """Fusion stage always (face-only is its normal state); capture + triggers when [audio] is enabled."""
     from emotiond.fusion.fusion import FusionStage
 
@@ -64,7 +65,7 @@ def demo_config(config: Config, audio: str | None) -> tuple[Config, float | None
     ), duration
 
 
-def attach_demo_clip(daemon: Any, duration: float | None) -> None:
+def attach_demo_clip(daemon: Daemon, duration: float | None) -> None:
     from emotiond.audio_capture import AudioCapture, DemoClip
 
     capture = next((c for c in daemon.components if isinstance(c, AudioCapture)), None)
@@ -110,7 +111,7 @@ def cmd_trigger(args: argparse.Namespace, config: Config) -> int:
         print(f"emotiond: error: {path}: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
     print(json.dumps(reply))
-    return 0 if reply.get("ok") and reply.get("accepted", True) else 1
+    return EX_OK if reply.get("ok") and reply.get("accepted", True) else EX_FAILED
 
 
 def add_parsers(sub: Any, config_loader: Any) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-EX_CONFIG = 78  # sysexits.h: configuration error
+from emotiond.backends import BACKEND_CHOICES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A source checkout keeps models/ beside the package; a wheel install puts them under share/emotiond.
@@ -61,7 +61,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: str = ""  # empty: the models/ folder shipped with emotiond
-    backend: str = field(default="auto", metadata=_choices("auto", "ai_edge_litert", "tflite_runtime"))
+    backend: str = field(default="auto", metadata=_choices(*BACKEND_CHOICES))
     num_threads: int = field(default=1, metadata=_range(1, 16))
     face_detector: str = "face_detector.json"
     face_detector_full: str = "face_detector_full.json"  # used when faces.detector = "blazeface_full"

@@ -8,47 +8,20 @@ and receive float arrays in the model's documented float range.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from emotiond.backend_probe import probed_backend
+from emotiond.backends import BACKENDS, INSTALL_HINT, ModelError, import_backend
+from emotiond.manifest import Manifest
+
+__all__ = ["BACKENDS", "Manifest", "ModelError", "TFLiteModel", "interpreter_class", "sha256_file"]
+
 log = logging.getLogger(__name__)
-
-BACKENDS: dict[str, str] = {
-    "ai_edge_litert": "ai_edge_litert.interpreter",
-    "tflite_runtime": "tflite_runtime.interpreter",
-}
-INSTALL_HINT = (
-    "no TFLite interpreter is installed: run `pip install ai-edge-litert` "
-    "(or `pip install tflite-runtime 'numpy<2'` where LiteRT has no wheel or crashes)"
-)
-
-
-class ModelError(Exception):
-    """A model or its manifest is missing, corrupt or unusable; the message says which file."""
-
-
-def _import_backend(name: str) -> Callable[..., Any]:
-    module = importlib.import_module(BACKENDS[name])
-    return module.Interpreter
-
-
-def available_backends() -> list[str]:
-    """Backends whose Python module imports here, in preference order."""
-    found = []
-    for name in BACKENDS:
-        try:
-            _import_backend(name)
-        except ImportError:
-            continue
-        found.append(name)
-    return found
 
 
 def interpreter_class(backend: str = "auto") -> tuple[str, Callable[..., Any]]:
@@ -61,14 +34,12 @@ def interpreter_class(backend: str = "auto") -> tuple[str, Callable[..., Any]]:
         if backend not in BACKENDS:
             raise ModelError(f"unknown interpreter backend {backend!r} (choose from auto, {', '.join(BACKENDS)})")
         try:
-            return backend, _import_backend(backend)
+            return backend, import_backend(backend)
         except ImportError as exc:
             raise ModelError(f"interpreter backend {backend!r} is not installed ({exc}); {INSTALL_HINT}") from None
-    from emotiond.backend_probe import probed_backend  # imports this module, hence here
-
     name = probed_backend()
     try:
-        return name, _import_backend(name)
+        return name, import_backend(name)
     except ImportError as exc:
         raise ModelError(f"interpreter backend {name!r} passed its self-test but does not import here ({exc})") from None
 
@@ -79,57 +50,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The sidecar JSON: everything a caller needs to feed the model and read its output."""
-
-    path: Path
-    name: str
-    task: str
-    file: str
-    labels: tuple[str, ...] = ()
-    input: dict[str, Any] = field(default_factory=dict)
-    output: dict[str, Any] = field(default_factory=dict)
-    preprocessing: dict[str, Any] = field(default_factory=dict)
-    thresholds: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def model_path(self) -> Path:
-        return self.path.parent / self.file
-
-    @property
-    def input_range(self) -> tuple[float, float]:
-        lo, hi = self.input.get("range", (0.0, 1.0))
-        return float(lo), float(hi)
-
-    @classmethod
-    def load(cls, path: Path) -> Manifest:
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ModelError(f"{path}: model manifest not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{path}: manifest is not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ModelError(f"{path}: manifest must be a JSON object")
-        for key in ("name", "task", "file"):
-            if not isinstance(data.get(key), str):
-                raise ModelError(f"{path}: manifest needs a string '{key}'")
-        return cls(
-            path=path,
-            name=data["name"],
-            task=data["task"],
-            file=data["file"],
-            labels=tuple(data.get("labels", ())),
-            input=dict(data.get("input", {})),
-            output=dict(data.get("output", {})),
-            preprocessing=dict(data.get("preprocessing", {})),
-            thresholds=dict(data.get("thresholds", {})),
-            raw=data,
-        )
 
 
 class TFLiteModel:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emotiond.context import ComponentContext, Health
+from emotiond.exitcodes import EX_SOFTWARE
 from emotiond.systemd_notify import Notifier, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def arm_exit_deadline(seconds: float | None = None, exit: Callable[[int], Any] =
         stuck = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
         log.error("shutdown did not finish within %.0f s (threads still running: %s); exiting", seconds, ", ".join(stuck))
         logging.shutdown()
-        exit(70)
+        exit(EX_SOFTWARE)
 
     with _deadline_lock:
         if _deadline is None:
