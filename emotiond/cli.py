@@ -101,11 +101,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     import cv2
 
-    from emotiond.fusion.smoothing import decide
     from emotiond.perception.pipeline import FacePipeline
 
-    config = _config(args)
-    pipeline = FacePipeline.from_config(config)
+    pipeline = FacePipeline.from_config(_config(args))
     failures = 0
     for name in args.images:
         image = cv2.imread(name, cv2.IMREAD_COLOR) if Path(name).is_file() else None
@@ -114,11 +112,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
             print(json.dumps({"image": name, "error": why}))
             failures += 1
             continue
-        faces = []
-        for det in pipeline.detector.detect(image):
-            probs = pipeline.classifier.classify(image, det.box)
-            pred = decide(pipeline.labels, probs, config.expression.uncertain_below)
-            faces.append({"box": list(det.box), "detector_score": round(det.score, 4), **pred.to_dict()})
+        faces = [{"box": list(f.box), "detector_score": round(f.detector_score, 4), **f.prediction.to_dict()}
+                 for f in pipeline.classify_still(image)]
         print(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "faces": faces}))
     return EX_DATAERR if failures else 0
 
