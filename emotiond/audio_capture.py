@@ -18,6 +18,7 @@ from emotiond.context import CommandError, ComponentContext
 from emotiond.events import AudioEvent, Event, ListeningEvent
 from emotiond.perception.audio_pipeline import AudioAnalyzer
 from emotiond.sources.microphone import MicrophoneError, MicrophoneSource, open_microphone
+from emotiond.sources.triggers import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class AudioCapture:
 
     def __init__(self, config: AudioConfig, analyzer: AudioAnalyzer,
                  microphone_factory: Callable[[], MicrophoneSource] | None = None,
-                 triggers: Sequence[Any] = ()) -> None:
+                 triggers: Sequence[Trigger] = ()) -> None:
         self.config = config
         self.analyzer = analyzer
         self._mic_factory = microphone_factory or (lambda: open_microphone(config.source, config.device, config.sample_rate))

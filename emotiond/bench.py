@@ -3,8 +3,8 @@
 Why: the daemon must keep up with a 30 fps camera on a Pi-class CPU. This runs the very pieces the
 daemon runs (``Daemon`` with its capture, main and dispatcher threads, ``LatestFrameGrabber``,
 ``FacePipeline``, the fusion stage and real sinks) and only wraps them with timers, so a number here
-is what the daemon does. Nothing here is a test: it prints what it measured and judges it against the
-targets in issue 7.
+is what the daemon does. Nothing here is a test: it prints what it measured and judges it against
+``TARGETS`` (the performance targets in the README).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SAMPLE_VIDEO = sample_path("demo.mp4")
 SAMPLE_PORTRAIT = sample_path("astronaut.jpg")
 SAMPLE_SPEECH = sample_path("speech.wav")
 
-# issue 7's targets for this machine (2 cores, no GPU), 640x480 with up to 4 faces
+# The performance targets (README, Performance) for a 2-core CPU without GPU, 640x480 with up to 4 faces
 TARGETS = {
     "sustained_fps": 30.0,  # frames per second kept up with at the camera's rate ...
     "cores": 1.0,  # ... using at most this many cores on average
@@ -396,7 +396,7 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
 
 def make_fusion_stages(config: Any) -> list[Callable[[Any], list]]:
     """The fusion stage as the daemon wires it, when that module exists."""
-    from emotiond.fusion.fusion import FusionStage  # here, not at the top: ready_probe times imports
+    from emotiond.fusion.stage import FusionStage  # here, not at the top: ready_probe times imports
 
     return [FusionStage.from_config(config)]
 

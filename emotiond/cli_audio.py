@@ -19,7 +19,7 @@ SAMPLE_SPEECH = sample_path("speech.wav")
 
 def add_audio(daemon: Daemon, config: Config) -> None:
     """Fusion stage always (face-only is its normal state); capture + triggers when [audio] is enabled."""
-    from emotiond.fusion.fusion import FusionStage
+    from emotiond.fusion.stage import FusionStage
 
     daemon.stages.append(FusionStage.from_config(config))
     if not config.audio.enabled:
@@ -29,7 +29,7 @@ def add_audio(daemon: Daemon, config: Config) -> None:
     from emotiond.sources import triggers as trig
 
     t = config.triggers
-    triggers: list[Any] = []
+    triggers: list[trig.Trigger] = []
     if t.gpio_enabled:
         ctx = daemon.context
         long_press = (lambda: ctx.set_privacy(not ctx.privacy)) if t.long_press_action == "privacy" else None

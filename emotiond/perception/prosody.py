@@ -25,7 +25,6 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,11 +252,3 @@ class ArousalBaseline:
         if learn:
             self.update(cues)
         return value
-
-
-def baseline_stats(baseline: ArousalBaseline) -> Mapping[str, float]:
-    """Mean of each cue in the baseline (for logs and docs)."""
-    if not len(baseline):
-        return {}
-    hist = np.stack(baseline._cues)
-    return {name: float(v) for name, v in zip(CUE_NAMES, hist.mean(axis=0))}
