@@ -110,7 +110,8 @@ class AudioCapture:
         """``capture_audio`` command: {"duration": s?, "trigger": name?, "wait": bool?}."""
         unknown = set(args) - {"duration", "trigger", "wait"}
         if unknown:
-            raise CommandError(f"capture_audio: unknown argument(s) {', '.join(sorted(unknown))} (known: duration, trigger, wait)")
+            raise CommandError(f"capture_audio: unknown argument(s) {', '.join(sorted(unknown))} "
+                               "(known: duration, trigger, wait)")
         source = args.get("trigger", "command")
         if source not in TRIGGER_NAMES:
             raise CommandError(f"capture_audio: trigger must be one of {', '.join(TRIGGER_NAMES)}, got {source!r}")

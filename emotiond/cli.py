@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="offline group emotion of a recorded clip: keyframes, 4 streams, JSON/HTML report")
     p.add_argument("clip", metavar="CLIP", help="any video OpenCV can read (its audio track is used when ffmpeg is installed)")
-    p.add_argument("--audio", metavar="FILE", help="analyse this audio file (WAV; other formats need ffmpeg) instead of the clip's track")
+    p.add_argument("--audio", metavar="FILE",
+                   help="analyse this audio file (WAV; other formats need ffmpeg) instead of the clip's track")
     p.add_argument("--keyframes", type=int, metavar="N", help="number of keyframes (default: analyze.keyframes, 16)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")

@@ -212,7 +212,8 @@ class AudioConfig:
     def validate(self) -> None:
         if not self.min_duration <= self.duration <= self.max_duration:
             raise ValueError(
-                f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) and max_duration ({self.max_duration})"
+                f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) "
+                f"and max_duration ({self.max_duration})"
             )
 
 

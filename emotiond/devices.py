@@ -89,7 +89,8 @@ def _opencv_probe(node: Path) -> dict[str, Any]:
 
 def _picamera2() -> dict[str, Any]:
     if importlib.util.find_spec("picamera2") is None:
-        return {"installed": False, "cameras": [], "note": "sudo apt install python3-picamera2 (venv with --system-site-packages)"}
+        return {"installed": False, "cameras": [],
+                "note": "sudo apt install python3-picamera2 (venv with --system-site-packages)"}
     try:
         with _quiet_stderr():
             from picamera2 import Picamera2  # type: ignore[import-not-found]

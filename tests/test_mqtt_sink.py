@@ -381,7 +381,8 @@ def test_command_fuzz_gets_errors_and_the_daemon_keeps_running(broker: Broker, r
 
 def test_reload_applies_safe_settings_and_reports_the_rest(broker: Broker, running: Any, tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
-    base = (f'[device]\nid = "{DEV}"\nname = "Test device"\n[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\n'
+    base = (f'[device]\nid = "{DEV}"\nname = "Test device"\n[mqtt]\nenabled = true\n'
+            f'host = "{broker.host}"\nport = {broker.port}\n'
             "min_interval = 0.0\nmin_dwell = 0.0\nreconnect_min = 0.1\nreconnect_max = 0.5\n")
     cfg.write_text(base)
     rec = Recorder(broker, [f"{BASE}/cmd/reload/result"])

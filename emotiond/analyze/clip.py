@@ -176,7 +176,8 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
                                           interpolation=cv2.INTER_AREA)
         keyframe_json.append({
             "frame": fr.index, "time": _r(fr.time, 3), "score": _r(fr.score), "reason": k.reason,
-            "inter_frame_diff": _r(fr.diff, 5), "sentiment": _sent(fr.sentiment), "label": label_of(fr.sentiment) if fr.faces else None,
+            "inter_frame_diff": _r(fr.diff, 5), "sentiment": _sent(fr.sentiment),
+            "label": label_of(fr.sentiment) if fr.faces else None,
             "face_share_of_saliency": _r(fr.face_share),
             "faces": [{"box": list(f.box), "detector_score": _r(f.score),
                        "label": classifier.labels[int(np.argmax(f.probs))], "confidence": _r(float(np.max(f.probs))),

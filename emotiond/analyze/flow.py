@@ -3,7 +3,8 @@
 The seed feeds x/y flow from 8 evenly spaced frames to a 3D ResNet-50. We compute the same flow
 fields (each between a frame and the next one, on a 320-pixel-wide grey copy) and summarise them
 into motion features: speed statistics in frame widths per second (so resolution and frame rate do
-not change them), the share of moving pixels (more than 0.25 px per frame on the 320-px copy), and a magnitude-weighted 8-bin direction histogram.
+not change them), the share of moving pixels (more than 0.25 px per frame on the 320-px copy), and a
+magnitude-weighted 8-bin direction histogram.
 Motion says how lively a scene is, not whether it is pleasant, so this stream has no valence of its
 own; the fusion manifest uses it only to make a neutral reading less likely.
 """
