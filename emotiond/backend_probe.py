@@ -161,12 +161,12 @@ def probed_backend() -> str:
     global _verdict
     with _lock:
         if _verdict is None:
-            chosen, results = choose_backend()
-            _verdict = (chosen, tuple(results))
-            for result in results:
+            first, probes = choose_backend()
+            _verdict = (first, tuple(probes))
+            for result in probes:
                 (log.info if result.ok else log.warning)("interpreter self-test in a child process: %s", result.line())
-            if chosen is not None and results[0].backend != chosen:
-                log.warning("using %s: the preferred %s failed its self-test", chosen, results[0].backend)
+            if first is not None and probes[0].backend != first:
+                log.warning("using %s: the preferred %s failed its self-test", first, probes[0].backend)
         chosen, results = _verdict
     if chosen is not None:
         return chosen

@@ -163,7 +163,7 @@ def compose_clip(out: Path, faces: int, width: int, height: int, fps: float, sec
     tile = cv2.resize(portrait, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     th, tw = tile.shape[:2]
     background = np.full((height, width, 3), (92, 110, 120), np.uint8)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise BenchError(f"{out}: OpenCV cannot write an mp4v video here")
     n = max(2, int(round(seconds * fps)))
@@ -386,7 +386,7 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
         "e2e_ms": stats_ms(publisher.e2e),
         "fusion_stage": bool(stages),
     }
-    if listener is not None:
+    if listener is not None and mqtt is not None:
         result["mqtt"] = {"broker": f"{mqtt[0]}:{mqtt[1]}", "messages_received": listener.messages,
                           "event_to_subscriber_ms": stats_ms(listener.latency)}
     if paced:

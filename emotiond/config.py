@@ -348,7 +348,7 @@ def _build(cls: type, data: Mapping[str, Any], origin: str, prefix: str) -> Any:
             continue
         where = f"{origin}: key '{prefix}{name}'"
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(data[name], Mapping):
                 raise ConfigError(f"{where}: expected a [{prefix}{name}] table, got {data[name]!r}")
             kwargs[name] = _build(tp, data[name], origin, f"{prefix}{name}.")

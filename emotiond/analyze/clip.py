@@ -170,7 +170,7 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
     for k, fr in zip(chosen, key_frames):
         image = images.get(fr.index)
         st = image_stats(image, spectral_residual(image)) if image is not None else None
-        if st is not None:
+        if image is not None and st is not None:
             stats.append(st)
             thumbs[fr.index] = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
                                           interpolation=cv2.INTER_AREA)

@@ -12,7 +12,7 @@ own; the fusion manifest uses it only to make a neutral reading less likely.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -43,8 +43,9 @@ def _gray(frame_bgr: np.ndarray) -> np.ndarray:
 def flow_field(a_bgr: np.ndarray, b_bgr: np.ndarray) -> tuple[np.ndarray, int]:
     """Farneback flow (H, W, 2) from a to b in pixels of the grey copy, and that copy's width."""
     ga, gb = _gray(a_bgr), _gray(b_bgr)
-    flow = cv2.calcOpticalFlowFarneback(ga, gb, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3,
-                                        poly_n=5, poly_sigma=1.2, flags=0)
+    # OpenCV's stubs do not allow None for the optional output array; OpenCV itself does
+    flow = cv2.calcOpticalFlowFarneback(
+        ga, gb, cast(np.ndarray, None), pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
     return flow, ga.shape[1]
 
 

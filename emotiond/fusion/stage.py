@@ -120,8 +120,8 @@ class FusionStage:
         if self._audio is not None:
             age = event.timestamp - self._audio.timestamp
             fresh = freshness(age, c.audio_validity_s)
-            if fresh > 0:
-                a = self._audio
+            a = self._audio
+            if fresh > 0 and a.prediction is not None:
                 audio = to_vector(a.prediction.probabilities)
                 coverage = np.array([bool((a.coverage or {}).get(e, True)) for e in EMOTIONS])
                 prosody, vocal_arousal = a.prosody, a.arousal

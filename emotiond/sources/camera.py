@@ -113,7 +113,7 @@ class Picamera2Source:
 
     def __init__(self, width: int, height: int, fps: float) -> None:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError:
             raise SourceError(
                 "camera source 'picamera2' needs the picamera2 module: on Raspberry Pi OS run "
