@@ -2,7 +2,8 @@
 
 Three threads with one job each: the capture thread keeps only the newest frame; the main loop runs
 perception; the dispatcher delivers events to stages and sinks in order, so sinks and fusion never
-need locks. Other components (audio capture, triggers, MQTT commands) hand work in through
+need locks. Components (MQTT, audio capture, display, debug view, watchdog) get the daemon's
+``context`` (a ``ComponentContext``), never the daemon itself; they hand work in through its
 ``emit`` and ``command``.
 """
 
