@@ -28,7 +28,7 @@ TRIGGER_NAMES = ("gpio", "mqtt", "signal", "socket", "cli", "demo", "command")
 
 
 class AudioCapture:
-    """Component: ``start(daemon)`` registers the ``capture_audio`` command and starts the triggers."""
+    """Component: ``start(ctx)`` registers the ``capture_audio`` command and starts the triggers."""
 
     def __init__(self, config: AudioConfig, analyzer: AudioAnalyzer,
                  microphone_factory: Callable[[], MicrophoneSource] | None = None,

@@ -334,7 +334,7 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
         if now - start["t"] >= seconds:
             d.request_stop()
 
-    daemon.on_loop.append(stop_after)
+    daemon.context.add_loop_hook(stop_after)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, wall0 = time.process_time(), time.monotonic()
     try:

@@ -70,7 +70,7 @@ def attach_demo_clip(daemon: Daemon, duration: float | None) -> None:
 
     capture = next((c for c in daemon.components if isinstance(c, AudioCapture)), None)
     if capture is not None and duration is not None:
-        daemon.on_loop.append(DemoClip(capture, duration))
+        daemon.context.add_loop_hook(DemoClip(capture, duration))
 
 
 def cmd_classify_audio(args: argparse.Namespace, config: Config) -> int:

@@ -23,7 +23,6 @@ from emotiond.context import (
     CommandError,
     CommandHandler,
     Component,
-    ComponentContext,
     DaemonContext,
     FrameListener,
     Health,
@@ -68,10 +67,6 @@ class Daemon:
     @property
     def frame_listeners(self) -> list[FrameListener]:
         return self.context.frame_listeners
-
-    @property
-    def on_loop(self) -> list[Callable[[ComponentContext], None]]:
-        return self.context.loop_hooks
 
     @property
     def privacy(self) -> bool:

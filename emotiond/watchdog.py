@@ -38,7 +38,7 @@ def describe(health: Health, privacy: bool, max_frame_age: float) -> str:
 
 
 class SystemdWatchdog:
-    """A daemon component: registers its ``tick`` as an ``on_loop`` hook and says STOPPING on stop."""
+    """A daemon component: registers its ``tick`` as a main-loop hook and says STOPPING on stop."""
 
     def __init__(
         self,
