@@ -1,7 +1,8 @@
 """The `emotiond` command: argparse subcommands; every expected failure is one line and an exit status.
 
 Exit statuses follow sysexits.h (``emotiond.exitcodes``): 64 usage, 65 bad input data, 66 input
-missing, 69 a model or runtime unavailable, 78 configuration error.
+missing, 69 a model or runtime unavailable, 78 configuration error. Each subcommand imports what
+only it needs (sinks, bench, analysis) when it runs, so quick ones like ``trigger`` start quickly.
 """
 
 from __future__ import annotations

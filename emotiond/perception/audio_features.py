@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.fft import dct
-from scipy.signal import get_window
 
 from emotiond.perception.resample import resample
 
@@ -29,6 +27,8 @@ from emotiond.perception.resample import resample
 
 def hann_periodic(n: int) -> np.ndarray:
     """The periodic Hann window (librosa's default for the STFT)."""
+    from scipy.signal import get_window  # imported on first use: see emotiond.perception.resample
+
     return np.asarray(get_window("hann", n, fftbins=True), dtype=np.float64)
 
 
@@ -89,6 +89,8 @@ def power_to_db(power: np.ndarray, amin: float = 1e-10, top_db: float | None = 8
 
 def dct_ortho(x: np.ndarray, n_out: int) -> np.ndarray:
     """Orthonormal DCT-II along axis 0 (librosa's MFCC transform), first n_out rows."""
+    from scipy.fft import dct  # imported on first use: see emotiond.perception.resample
+
     return np.asarray(dct(np.asarray(x, dtype=np.float64), type=2, norm="ortho", axis=0)[:n_out])
 
 
