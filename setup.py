@@ -21,7 +21,7 @@ setup(
         "opencv-python-headless>=4.10,<5",
         "paho-mqtt>=2,<3",
         "python_speech_features>=0.6",
-        "scipy>=1.10",  # python_speech_features imports scipy.fftpack but does not declare it
+        "scipy>=1.10",  # resampling, DCT and windows; python_speech_features needs it too (undeclared)
         "webrtcvad-wheels>=2.0.14",
         # LiteRT has cp311 wheels for x86-64 and aarch64; where it is missing or crashes, install
         # tflite-runtime (with numpy<2) instead: emotiond.models picks whichever imports.

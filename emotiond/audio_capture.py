@@ -1,5 +1,5 @@
 """The audio capture component: owns the microphone on its own thread, so a capture never blocks the
-face pipeline. Triggers (GPIO, SIGUSR1, control socket, MQTT via ``daemon.command``) call ``trigger``;
+face pipeline. Triggers (GPIO, SIGUSR1, control socket, MQTT via the context's ``command``) call ``trigger``;
 a trigger while a capture runs is ignored and reported (AudioEvent ``busy``); a failing microphone
 yields an AudioEvent ``error`` and the next trigger tries again.
 """
@@ -15,9 +15,12 @@ from typing import Any
 
 from emotiond.commands import number
 from emotiond.config import AudioConfig
+from emotiond.context import CommandError, ComponentContext
 from emotiond.events import AudioEvent, Event, ListeningEvent
 from emotiond.perception.audio_pipeline import AudioAnalyzer
+from emotiond.perception.resample import load_scipy
 from emotiond.sources.microphone import MicrophoneError, MicrophoneSource, open_microphone
+from emotiond.sources.triggers import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +30,11 @@ TRIGGER_NAMES = ("gpio", "mqtt", "signal", "socket", "cli", "demo", "command")
 
 
 class AudioCapture:
-    """Component: ``start(daemon)`` registers the ``capture_audio`` command and starts the triggers."""
+    """Component: ``start(ctx)`` registers the ``capture_audio`` command and starts the triggers."""
 
     def __init__(self, config: AudioConfig, analyzer: AudioAnalyzer,
                  microphone_factory: Callable[[], MicrophoneSource] | None = None,
-                 triggers: Sequence[Any] = ()) -> None:
+                 triggers: Sequence[Trigger] = ()) -> None:
         self.config = config
         self.analyzer = analyzer
         self._mic_factory = microphone_factory or self._open_microphone
@@ -39,7 +42,7 @@ class AudioCapture:
         self._jobs: queue.Queue[tuple[str, float, threading.Event | None] | None] = queue.Queue()
         self._busy = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._daemon: Any = None
+        self._ctx: ComponentContext | None = None
         self._emit: Callable[[Event], None] = lambda e: None
         self._results: dict[int, AudioEvent] = {}
         self.captures = 0
@@ -55,10 +58,10 @@ class AudioCapture:
                                fallback=self.config.sample_rate == 0)
 
     # --- component ---------------------------------------------------------------------------
-    def start(self, daemon: Any) -> None:
-        self._daemon = daemon
-        self._emit = daemon.emit
-        daemon.register_command("capture_audio", self.command)
+    def start(self, ctx: ComponentContext) -> None:
+        self._ctx = ctx
+        self._emit = ctx.emit
+        ctx.register_command("capture_audio", self.command)
         self._thread = threading.Thread(target=self._worker, name="audio", daemon=True)
         self._thread.start()
         if self.config.source == "pyaudio":
@@ -97,7 +100,7 @@ class AudioCapture:
     def trigger(self, source: str, duration: float | None = None, done: threading.Event | None = None) -> dict[str, Any]:
         """Start a capture unless one is running; returns {"accepted": bool, ...} and never blocks."""
         seconds = self.check_duration(duration)
-        if self._daemon is not None and getattr(self._daemon, "privacy", False):
+        if self._ctx is not None and self._ctx.privacy:
             event = AudioEvent(source, "error", error="privacy mode is on: no audio is captured")
             self._emit(event)
             return {"accepted": False, "status": "error", "error": event.error}
@@ -114,11 +117,10 @@ class AudioCapture:
 
     def command(self, args: dict[str, Any]) -> dict[str, Any]:
         """``capture_audio`` command: {"duration": s?, "trigger": name?, "wait": bool?}."""
-        from emotiond.daemon import CommandError
-
         unknown = set(args) - {"duration", "trigger", "wait"}
         if unknown:
-            raise CommandError(f"capture_audio: unknown argument(s) {', '.join(sorted(unknown))} (known: duration, trigger, wait)")
+            raise CommandError(f"capture_audio: unknown argument(s) {', '.join(sorted(unknown))} "
+                               "(known: duration, trigger, wait)")
         source = args.get("trigger", "command")
         if source not in TRIGGER_NAMES:
             raise CommandError(f"capture_audio: trigger must be one of {', '.join(TRIGGER_NAMES)}, got {source!r}")
@@ -141,6 +143,10 @@ class AudioCapture:
 
     # --- the worker ------------------------------------------------------------------------------
     def _worker(self) -> None:
+        try:  # slow once; here, in the background, rather than on the first clip or at start
+            load_scipy()
+        except ImportError as exc:  # a broken install: each capture will then report the error
+            log.error("audio: scipy does not import (%s)", exc)
         while True:
             job = self._jobs.get()
             if job is None:
@@ -187,8 +193,8 @@ class DemoClip:
         self.timeout = timeout
         self.fired = False
 
-    def __call__(self, daemon: Any) -> None:  # an on_loop hook
-        if self.fired or daemon.health().frames < 1:
+    def __call__(self, ctx: ComponentContext) -> None:  # a main-loop hook
+        if self.fired or ctx.health().frames < 1:
             return
         self.fired = True
         done = threading.Event()

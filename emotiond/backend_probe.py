@@ -34,52 +34,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
+from emotiond.backends import BACKEND_CHOICES, BACKENDS, INSTALL_HINT, ModelError
 from emotiond.config import DEFAULT_MODELS_DIR
-from emotiond.models import BACKENDS, INSTALL_HINT, Manifest, ModelError, TFLiteModel
+from emotiond.exitcodes import EX_OK, EX_UNAVAILABLE
+from emotiond.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
-EX_OK, EX_DATAERR, EX_UNAVAILABLE = 0, 65, 69
 PROBE_TIMEOUT_S = 60.0  # a child under qemu takes ~6 s; a hung runtime must not hold the start forever
-# Largest |probability difference| to the recorded reference that still counts as the same model.
-# int8 kernels are not bit-exact across TFLite versions and CPUs: against the LiteRT 2.3 x86-64
-# reference, tflite-runtime 2.14 gave up to 0.066 on x86-64 and 0.098 on aarch64 (under qemu), the
-# latter flipping top-1 on two near-ties; reference outputs of shuffled inputs differ by up to 0.99.
-PROB_TOLERANCE = 0.125
 # Shell words put before the Python that runs the child. Only for user-mode emulation without
 # binfmt_misc (the arm64 smoke test), where an emulated process cannot exec an aarch64 binary itself:
 # EMOTIOND_PROBE_LAUNCHER="qemu-aarch64-static -L /path/to/arm64-root". Empty everywhere else.
 LAUNCHER_ENV = "EMOTIOND_PROBE_LAUNCHER"
-
-
-def reference_check(model: TFLiteModel) -> str:
-    """Run the model on its recorded reference inputs (else a zero input); 'ok: …' or 'MISMATCH: …'.
-
-    Top-1 must agree except on near-ties (the runtime's label scored within PROB_TOLERANCE of the
-    recorded top-1), and no probability may move by more than PROB_TOLERANCE.
-    """
-    ref_name = model.manifest.raw.get("reference")
-    ref_path = model.manifest.path.parent / ref_name if ref_name else None
-    if ref_path is None or not ref_path.is_file():
-        outputs = model.run(np.zeros(model.input_shape, np.float32))
-        finite = all(np.isfinite(o).all() for o in outputs)
-        return f"{'ok' if finite else 'MISMATCH'}: ran on a zero input, outputs {[list(o.shape) for o in outputs]}"
-    ref = np.load(ref_path)
-    inputs, expected = ref["inputs_float"], ref["int8_probs"]
-    got = np.stack([model.run(x[None])[0].reshape(-1) for x in inputs])
-    diff = float(np.abs(got - expected).max()) if np.isfinite(got).all() else float("inf")
-    rows = np.arange(len(got))
-    top_got = got.argmax(1)
-    agree = top_got == expected.argmax(1)
-    near_tie = expected[rows, top_got] >= expected.max(1) - PROB_TOLERANCE
-    ok = bool(np.all(agree | near_tie)) and diff <= PROB_TOLERANCE
-    ties = int(np.sum(~agree & near_tie))
-    return (
-        f"{'ok' if ok else 'MISMATCH'}: {len(inputs)} reference inputs, top-1 agreement {agree.mean():.0%}"
-        f"{f' ({ties} near-tie)' if ties else ''}, max |diff| {diff:.4f} (tolerance {PROB_TOLERANCE})"
-    )
 
 
 def probe_manifests(models_dir: Path = DEFAULT_MODELS_DIR) -> list[Path]:
@@ -131,7 +97,7 @@ def probe(
     bootstrap = (
         "import sys\n"
         f"if {package_parent!r} not in sys.path: sys.path.append({package_parent!r})\n"
-        "from emotiond.backend_probe import child_main\n"
+        "from emotiond.backend_check import child_main\n"
         "sys.exit(child_main(sys.argv[1:]))\n"
     )
     launcher = shlex.split(os.environ.get(LAUNCHER_ENV, ""))
@@ -195,12 +161,12 @@ def probed_backend() -> str:
     global _verdict
     with _lock:
         if _verdict is None:
-            chosen, results = choose_backend()
-            _verdict = (chosen, tuple(results))
-            for result in results:
+            first, probes = choose_backend()
+            _verdict = (first, tuple(probes))
+            for result in probes:
                 (log.info if result.ok else log.warning)("interpreter self-test in a child process: %s", result.line())
-            if chosen is not None and results[0].backend != chosen:
-                log.warning("using %s: the preferred %s failed its self-test", chosen, results[0].backend)
+            if first is not None and probes[0].backend != first:
+                log.warning("using %s: the preferred %s failed its self-test", first, probes[0].backend)
         chosen, results = _verdict
     if chosen is not None:
         return chosen
@@ -216,36 +182,6 @@ def reset_probe_cache() -> None:
         _verdict = None
 
 
-# --- the child -----------------------------------------------------------------------------------
-
-def child_main(argv: Sequence[str]) -> int:
-    """In the child: import the backend, load and run every given model, print one JSON verdict."""
-    parser = argparse.ArgumentParser(prog="emotiond.backend_probe (child)")
-    parser.add_argument("--backend", required=True, choices=list(BACKENDS))
-    parser.add_argument("manifests", nargs="*", type=Path)
-    args = parser.parse_args(argv)
-
-    def verdict(ok: bool, reason: str, code: int) -> int:
-        print(json.dumps({"backend": args.backend, "ok": ok, "reason": reason}), flush=True)
-        return code
-
-    if importlib.util.find_spec(BACKENDS[args.backend].split(".")[0]) is None:
-        return verdict(False, "not installed", EX_UNAVAILABLE)
-    if not args.manifests:
-        return verdict(False, "no model to run it on (no manifests found)", EX_UNAVAILABLE)
-    checks = []
-    for path in args.manifests:
-        try:
-            model = TFLiteModel.from_manifest(path, backend=args.backend)
-            result = reference_check(model)
-        except ModelError as exc:
-            return verdict(False, str(exc), EX_UNAVAILABLE)
-        checks.append(f"{model.manifest.name} {result}")
-        if not result.startswith("ok"):
-            return verdict(False, "; ".join(checks), EX_DATAERR)
-    return verdict(True, "; ".join(checks), EX_OK)
-
-
 # --- command line --------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m emotiond.backend_probe",
         description="Run each TFLite interpreter on the shipped models in a child process; print the one to use.",
     )
-    parser.add_argument("--backend", default="auto", choices=["auto", *BACKENDS],
+    parser.add_argument("--backend", default="auto", choices=list(BACKEND_CHOICES),
                         help="probe only this backend (default: installed backends in preference order)")
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="models to run (default: the shipped ones)")
     parser.add_argument("--timeout", type=float, default=PROBE_TIMEOUT_S, help="seconds per child (default %(default)s)")

@@ -3,14 +3,13 @@
 Why: the daemon must keep up with a 30 fps camera on a Pi-class CPU. This runs the very pieces the
 daemon runs (``Daemon`` with its capture, main and dispatcher threads, ``LatestFrameGrabber``,
 ``FacePipeline``, the fusion stage and real sinks) and only wraps them with timers, so a number here
-is what the daemon does. Nothing here is a test: it prints what it measured and judges it against the
-targets in issue 7.
+is what the daemon does. Nothing here is a test: it prints what it measured and judges it against
+``TARGETS`` (the performance targets in the README).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -29,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from emotiond.config import sample_path
+from emotiond.context import ComponentContext
 
 SAMPLE_VIDEO = sample_path("demo.mp4")
 SAMPLE_PORTRAIT = sample_path("astronaut.jpg")
 SAMPLE_SPEECH = sample_path("speech.wav")
 
-# issue 7's targets for this machine (2 cores, no GPU), 640x480 with up to 4 faces
+# The performance targets (README, Performance) for a 2-core CPU without GPU, 640x480 with up to 4 faces
 TARGETS = {
     "sustained_fps": 30.0,  # frames per second kept up with at the camera's rate ...
     "cores": 1.0,  # ... using at most this many cores on average
@@ -142,14 +142,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _optional(module: str, name: str) -> Any | None:
-    """A class from a module another engineer may not have written yet; None when absent."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 # --- the clip ------------------------------------------------------------------------------------
 
 def compose_clip(out: Path, faces: int, width: int, height: int, fps: float, seconds: float = 4.0,
@@ -171,7 +163,7 @@ def compose_clip(out: Path, faces: int, width: int, height: int, fps: float, sec
     tile = cv2.resize(portrait, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     th, tw = tile.shape[:2]
     background = np.full((height, width, 3), (92, 110, 120), np.uint8)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise BenchError(f"{out}: OpenCV cannot write an mp4v video here")
     n = max(2, int(round(seconds * fps)))
@@ -336,13 +328,13 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
                     source_factory=factory, pace_files=paced, lossless=not paced)
     start: dict[str, float] = {}
 
-    def stop_after(d: Any) -> None:
+    def stop_after(d: ComponentContext) -> None:
         now = time.monotonic()
         start.setdefault("t", now)
         if now - start["t"] >= seconds:
             d.request_stop()
 
-    daemon.on_loop.append(stop_after)
+    daemon.context.add_loop_hook(stop_after)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, wall0 = time.process_time(), time.monotonic()
     try:
@@ -394,7 +386,7 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
         "e2e_ms": stats_ms(publisher.e2e),
         "fusion_stage": bool(stages),
     }
-    if listener is not None:
+    if listener is not None and mqtt is not None:
         result["mqtt"] = {"broker": f"{mqtt[0]}:{mqtt[1]}", "messages_received": listener.messages,
                           "event_to_subscriber_ms": stats_ms(listener.latency)}
     if paced:
@@ -404,20 +396,17 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
 
 def make_fusion_stages(config: Any) -> list[Callable[[Any], list]]:
     """The fusion stage as the daemon wires it, when that module exists."""
-    cls = _optional("emotiond.fusion.fusion", "FusionStage")
-    if cls is None:
-        return []
-    maker = getattr(cls, "from_config", None)
-    return [maker(config) if maker else cls()]
+    from emotiond.fusion.stage import FusionStage  # here, not at the top: ready_probe times imports
+
+    return [FusionStage.from_config(config)]
 
 
 def make_mqtt_sink(config: Any, host: str, port: int) -> Any:
     """The daemon's MQTT sink pointed at HOST:PORT (it is a component too: started with the daemon)."""
-    cls = _optional("emotiond.sinks.mqtt", "MqttSink")
-    if cls is None:
-        raise BenchError("--mqtt: emotiond.sinks.mqtt.MqttSink is not available in this install")
+    from emotiond.sinks.mqtt import MqttSink  # here, not at the top: ready_probe times a fresh import
+
     config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, enabled=True, host=host, port=port))
-    return cls(config)
+    return MqttSink(config)
 
 
 class MqttListener:
@@ -486,14 +475,12 @@ def speech_clip(seconds: float) -> tuple[np.ndarray, int, str]:
 def bench_audio(config: Any, runs: int) -> dict[str, Any]:
     """The daemon's audio path on a 2 s clip, from the moment capture ends: VAD, prosody, features,
     inference (``AudioAnalyzer.analyse``) and the AudioEvent published to a sink."""
-    analyzer_cls = _optional("emotiond.perception.audio_pipeline", "AudioAnalyzer")
-    if analyzer_cls is None:
-        return {"available": False, "reason": "emotiond.perception.audio_pipeline is not installed"}
+    from emotiond.perception.audio_pipeline import AudioAnalyzer
     from emotiond.perception.prosody import analyse_prosody
     from emotiond.sinks.stdout import StdoutSink
 
     t0 = time.perf_counter()
-    analyzer = analyzer_cls.from_config(config)
+    analyzer = AudioAnalyzer.from_config(config)
     load_s = time.perf_counter() - t0
     clf = analyzer.classifier
     clip, rate, what = speech_clip(AUDIO_CLIP_SECONDS)
@@ -544,15 +531,16 @@ def ready_probe(config_path: str | None) -> dict[str, Any]:
     config = load_config(Path(config_path) if config_path else default_config_path())
     t1 = time.perf_counter()
     pipeline = FacePipeline.from_config(config)
-    audio_cls = _optional("emotiond.perception.audio_pipeline", "AudioAnalyzer")
-    if audio_cls is not None and config.audio.enabled:
-        audio_cls.from_config(config)
+    from emotiond.perception.audio_pipeline import AudioAnalyzer
+
+    if config.audio.enabled:
+        AudioAnalyzer.from_config(config)
     stages = make_fusion_stages(config)
     t2 = time.perf_counter()
     pipeline.process(np.zeros((config.camera.height, config.camera.width, 3), np.uint8), 0.0)
     t3 = time.perf_counter()
     return {"imports_and_config_s": round(t1 - t0, 4), "model_load_s": round(t2 - t1, 4),
-            "first_frame_s": round(t3 - t2, 4), "audio_model": audio_cls is not None and config.audio.enabled,
+            "first_frame_s": round(t3 - t2, 4), "audio_model": config.audio.enabled,
             "fusion_stage": bool(stages), "rss_mb": peak_rss_mb()}
 
 

@@ -1,7 +1,9 @@
 """The `emotiond` command: argparse subcommands; every expected failure is one line and an exit status.
 
-Exit statuses follow sysexits.h: 64 usage, 65 bad input data, 66 input missing, 69 a model or
-runtime unavailable, 70 an unexpected internal error (one line, never a traceback), 78 configuration error.
+Exit statuses follow sysexits.h (``emotiond.exitcodes``): 64 usage, 65 bad input data, 66 input
+missing, 69 a model or runtime unavailable, 70 an unexpected internal error (one line, never a
+traceback), 78 configuration error. Each subcommand imports what only it needs (sinks, bench,
+analysis) when it runs, so quick ones like ``trigger`` start quickly.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from emotiond import __version__
-from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path
+from emotiond.backend_check import reference_check  # one criterion for this and the start-up probe
+from emotiond.backends import BACKEND_CHOICES
+from emotiond.config import Config, ConfigError, default_config_path, load_config, sample_path
+from emotiond.daemon import Daemon
+from emotiond.exitcodes import EX_CONFIG, EX_DATAERR, EX_FAILED, EX_INTERRUPTED, EX_NOINPUT, EX_SOFTWARE,
+                               EX_UNAVAILABLE, EX_USAGE
 from emotiond.models import Manifest, ModelError, TFLiteModel, is_json_only_model
 from emotiond.sources.camera import SourceError
 from emotiond.sources.microphone import MicrophoneError
 
-EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_SOFTWARE = 64, 65, 66, 69, 70
 SAMPLE_VIDEO = sample_path("demo.mp4")
 
 log = logging.getLogger("emotiond")
@@ -63,7 +69,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from emotiond.backend_probe import reference_check  # one criterion for this and the start-up probe
 
     config = _config(args)
     mdir = config.models_dir
@@ -105,11 +110,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     import cv2
 
-    from emotiond.fusion.smoothing import decide
     from emotiond.perception.pipeline import FacePipeline
 
-    config = _config(args)
-    pipeline = FacePipeline.from_config(config)
+    pipeline = FacePipeline.from_config(_config(args))
     failures = 0
     for name in args.images:
         image = cv2.imread(name, cv2.IMREAD_COLOR) if Path(name).is_file() else None
@@ -118,27 +121,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
             print(json.dumps({"image": name, "error": why}))
             failures += 1
             continue
-        faces = []
-        for det in pipeline.detector.detect(image):
-            probs = pipeline.classifier.classify(image, det.box)
-            pred = decide(pipeline.labels, probs, config.expression.uncertain_below)
-            faces.append({"box": list(det.box), "detector_score": round(det.score, 4), **pred.to_dict()})
+        faces = [{"box": list(f.box), "detector_score": round(f.detector_score, 4), **f.prediction.to_dict()}
+                 for f in pipeline.classify_still(image)]
         print(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "faces": faces}))
     return EX_DATAERR if failures else 0
 
 
-def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True, config_path: str | None = None):
-    from emotiond.daemon import Daemon
+def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True,
+                  config_path: str | None = None) -> Daemon:
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
 
-    daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files)
+    daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files,
+                    config_path=Path(config_path) if config_path else None)
     if config.output.stdout:
         daemon.sinks.append(StdoutSink())
     if config.mqtt.enabled:  # a sink for events, a component for connect/commands; close() flushes
         from emotiond.sinks.mqtt import MqttSink
 
-        mqtt_sink = MqttSink(config, config_path=config_path)
+        mqtt_sink = MqttSink(config)
         daemon.sinks.append(mqtt_sink)
         daemon.components.append(mqtt_sink)
     from emotiond.cli_audio import add_audio
@@ -157,7 +158,7 @@ def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = 
     return daemon
 
 
-def _install_signal_handlers(daemon: Any) -> None:
+def _install_signal_handlers(daemon: Daemon) -> None:
     def stop(signum: int, _frame: Any) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         daemon.request_stop()
@@ -273,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per mode (default 10)")
     p.add_argument("--rate", type=float, default=30.0, help="camera rate for the paced run, fps (default 30)")
     p.add_argument("--threads", type=int, help="interpreter num_threads (default: models.num_threads)")
-    p.add_argument("--backend", choices=["auto", "ai_edge_litert", "tflite_runtime"],
+    p.add_argument("--backend", choices=BACKEND_CHOICES,
                    help="interpreter backend (default: models.backend)")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="also publish through the MQTT sink to this broker")
     p.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
@@ -282,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="offline group emotion of a recorded clip: keyframes, 4 streams, JSON/HTML report")
     p.add_argument("clip", metavar="CLIP", help="any video OpenCV can read (its audio track is used when ffmpeg is installed)")
-    p.add_argument("--audio", metavar="FILE", help="analyse this audio file (WAV; other formats need ffmpeg) instead of the clip's track")
+    p.add_argument("--audio", metavar="FILE",
+                   help="analyse this audio file (WAV; other formats need ffmpeg) instead of the clip's track")
     p.add_argument("--keyframes", type=int, metavar="N", help="number of keyframes (default: analyze.keyframes, 16)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
@@ -312,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except KeyboardInterrupt:
-        return 130
+        return EX_INTERRUPTED
     except BrokenPipeError:
         return 0
     except tuple(cls for cls, _ in ERRORS) as exc:

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from emotiond.config import Config, sample_path
+from emotiond.daemon import Daemon
+from emotiond.exitcodes import EX_DATAERR, EX_FAILED, EX_NOINPUT, EX_OK, EX_UNAVAILABLE
 
 SAMPLE_SPEECH = sample_path("speech.wav")
-EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 65, 66, 69
 
 
-def add_audio(daemon: Any, config: Config) -> None:
+def add_audio(daemon: Daemon, config: Config) -> None:
     """Fusion stage always (face-only is its normal state); capture + triggers when [audio] is enabled."""
-    from emotiond.fusion.fusion import FusionStage
+    from emotiond.fusion.stage import FusionStage
 
     daemon.stages.append(FusionStage.from_config(config))
     if not config.audio.enabled:
@@ -28,9 +29,10 @@ def add_audio(daemon: Any, config: Config) -> None:
     from emotiond.sources import triggers as trig
 
     t = config.triggers
-    triggers: list[Any] = []
+    triggers: list[trig.Trigger] = []
     if t.gpio_enabled:
-        long_press = (lambda: daemon.set_privacy(not daemon.privacy)) if t.long_press_action == "privacy" else None
+        ctx = daemon.context
+        long_press = (lambda: ctx.set_privacy(not ctx.privacy)) if t.long_press_action == "privacy" else None
         triggers.append(trig.GpioButtonTrigger(t.gpio_pin, t.pull_up, t.bounce_time, t.hold_time,
                                                emit=daemon.emit, on_long_press=long_press))
     if t.signal:
@@ -63,12 +65,12 @@ def demo_config(config: Config, audio: str | None) -> tuple[Config, float | None
     ), duration
 
 
-def attach_demo_clip(daemon: Any, duration: float | None) -> None:
+def attach_demo_clip(daemon: Daemon, duration: float | None) -> None:
     from emotiond.audio_capture import AudioCapture, DemoClip
 
     capture = next((c for c in daemon.components if isinstance(c, AudioCapture)), None)
     if capture is not None and duration is not None:
-        daemon.on_loop.append(DemoClip(capture, duration))
+        daemon.context.add_loop_hook(DemoClip(capture, duration))
 
 
 def cmd_classify_audio(args: argparse.Namespace, config: Config) -> int:
@@ -109,7 +111,7 @@ def cmd_trigger(args: argparse.Namespace, config: Config) -> int:
         print(f"emotiond: error: {path}: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
     print(json.dumps(reply))
-    return 0 if reply.get("ok") and reply.get("accepted", True) else 1
+    return EX_OK if reply.get("ok") and reply.get("accepted", True) else EX_FAILED
 
 
 def add_parsers(sub: Any, config_loader: Any) -> None:

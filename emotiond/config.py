@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-EX_CONFIG = 78  # sysexits.h: configuration error
+from emotiond.backends import BACKEND_CHOICES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A source checkout keeps models/ beside the package; a wheel install puts them under share/emotiond.
@@ -66,7 +66,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: str = ""  # empty: the models/ folder shipped with emotiond
-    backend: str = field(default="auto", metadata=_choices("auto", "ai_edge_litert", "tflite_runtime"))
+    backend: str = field(default="auto", metadata=_choices(*BACKEND_CHOICES))
     num_threads: int = field(default=1, metadata=_range(1, 16))
     face_detector: str = field(default="face_detector.json", metadata=REQUIRED)
     # used when faces.detector = "blazeface_full"
@@ -224,7 +224,8 @@ class AudioConfig:
                              f"got {self.sample_rate}")
         if not self.min_duration <= self.duration <= self.max_duration:
             raise ValueError(
-                f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) and max_duration ({self.max_duration})"
+                f"duration ({self.duration}) must lie between min_duration ({self.min_duration}) "
+                f"and max_duration ({self.max_duration})"
             )
 
 
@@ -371,7 +372,7 @@ def _build(cls: type, data: Mapping[str, Any], origin: str, prefix: str) -> Any:
             continue
         where = f"{origin}: key '{prefix}{name}'"
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(data[name], Mapping):
                 raise ConfigError(f"{where}: expected a [{prefix}{name}] table, got {data[name]!r}")
             kwargs[name] = _build(tp, data[name], origin, f"{prefix}{name}.")

@@ -2,7 +2,8 @@
 
 Three threads with one job each: the capture thread keeps only the newest frame; the main loop runs
 perception; the dispatcher delivers events to stages and sinks in order, so sinks and fusion never
-need locks. Other components (audio capture, triggers, MQTT commands) hand work in through
+need locks. Components (MQTT, audio capture, display, debug view, watchdog) get the daemon's
+``context`` (a ``ComponentContext``), never the daemon itself; they hand work in through its
 ``emit`` and ``command``.
 """
 
@@ -15,10 +16,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
-from emotiond.config import Config
-from emotiond.events import EmotionEvent, ErrorEvent, Event, PrivacyEvent
+from emotiond.config import Config, default_config_path
+from emotiond.context import (
+    CommandError,
+    CommandHandler,
+    Component,
+    DaemonContext,
+    FrameListener,
+    Health,
+    TrackBox,
+)
+from emotiond.daemon_commands import DaemonCommands
+from emotiond.events import EmotionEvent, ErrorEvent, Event
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.sinks.base import Sink
 from emotiond.sources.camera import FrameSource, LatestFrameGrabber, SourceError, open_source
@@ -26,36 +38,7 @@ from emotiond.sources.camera import FrameSource, LatestFrameGrabber, SourceError
 log = logging.getLogger(__name__)
 
 Stage = Callable[[Event], list[Event]]
-CommandHandler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class Component(Protocol):
-    """Anything the daemon starts after the pipeline and stops before the sinks."""
-
-    def start(self, daemon: Daemon) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class CommandError(Exception):
-    """A command was refused; the message goes back to whoever sent it."""
-
-
-@dataclass
-class Health:
-    """What the watchdog and STATUS= lines report."""
-
-    fps: float = 0.0
-    faces: int = 0
-    frames: int = 0
-    dropped: int = 0
-    camera_ok: bool = False
-    last_frame_age: float = float("inf")
-    dispatcher_alive: bool = False
-    camera_error: str = ""
-
-    def healthy(self, max_frame_age: float) -> bool:
-        return self.camera_ok and self.dispatcher_alive and self.last_frame_age <= max_frame_age
+__all__ = ["CommandError", "CommandHandler", "Component", "Daemon", "Health", "Stage"]
 
 
 @dataclass
@@ -68,38 +51,39 @@ class Daemon:
     source_factory: Callable[[], FrameSource] | None = None
     pace_files: bool = True  # play video files at their frame rate, like a camera
     lossless: bool = False  # process every frame (demo); live cameras drop stale frames instead
+    config_path: Path | None = None  # the file `reload` re-reads; None: the default config path, if any
 
     def __post_init__(self) -> None:
         self._events: queue.Queue[Event | None] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()
-        self._commands: dict[str, CommandHandler] = {}
         self._dispatcher = threading.Thread(target=self._dispatch, name="dispatch", daemon=True)
         self._health = Health()
         self._fps_window: list[float] = []
         self._grabber: LatestFrameGrabber | None = None
         self._last_frame_mono = 0.0
-        self.on_loop: list[Callable[[Daemon], None]] = []  # called once per main-loop turn (watchdog)
-        # called with each analysed frame and its events (debug view); must only store, never block
-        self.frame_listeners: list[Callable[[Any, list[Event]], None]] = []
-        self.privacy = False
-        self.register_command("privacy", self._privacy_command)
+        self.context = DaemonContext(lambda: self.config, self.emit, self.health, self.request_stop)
+        DaemonCommands(self.context, self.config_path or default_config_path(), self._adopt_config)
 
     # --- wiring -----------------------------------------------------------------------------
+    @property
+    def frame_listeners(self) -> list[FrameListener]:
+        return self.context.frame_listeners
+
+    @property
+    def privacy(self) -> bool:
+        return self.context.privacy
+
+    def set_privacy(self, enabled: bool) -> None:
+        self.context.set_privacy(enabled)
+
     def register_command(self, name: str, handler: CommandHandler) -> None:
-        self._commands[name] = handler
+        self.context.register_command(name, handler)
 
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run a named command (from MQTT, the control socket, a button); returns a result dict."""
-        handler = self._commands.get(name)
-        if handler is None:
-            return {"ok": False, "error": f"unknown command {name!r} (known: {', '.join(sorted(self._commands))})"}
-        try:
-            return {"ok": True, **handler(args or {})}
-        except CommandError as exc:
-            return {"ok": False, "error": str(exc)}
-        except Exception as exc:  # a command must never take the daemon down
-            log.exception("command %s failed", name)
-            return {"ok": False, "error": f"{name} failed: {exc}"}
+        return self.context.command(name, args)
+
+    def _adopt_config(self, config: Config) -> None:
+        self.config = config
 
     def emit(self, event: Event) -> None:
         """Hand an event to the dispatcher (thread-safe); drops the oldest when sinks fall far behind."""
@@ -114,21 +98,6 @@ class Daemon:
                 pass
             log.warning("event queue full: oldest event dropped")
             self._events.put_nowait(event)
-
-    def set_privacy(self, enabled: bool) -> None:
-        """Privacy mode: the camera is released and nothing is analysed until it is turned off."""
-        if enabled == self.privacy:
-            return
-        self.privacy = enabled
-        log.info("privacy mode %s", "on" if enabled else "off")
-        self.emit(PrivacyEvent(enabled))
-
-    def _privacy_command(self, args: dict[str, Any]) -> dict[str, Any]:
-        value = args.get("enabled", not self.privacy)
-        if not isinstance(value, bool):
-            raise CommandError("privacy: 'enabled' must be true or false")
-        self.set_privacy(value)
-        return {"privacy": self.privacy}
 
     @property
     def stopping(self) -> bool:
@@ -183,13 +152,13 @@ class Daemon:
         """Run until stopped (or a finite source ends); returns the exit status."""
         self._dispatcher.start()
         for comp in self.components:
-            comp.start(self)
+            comp.start(self.context)
         frames = 0
         last_error = ""
         try:
             while not self._stop.is_set():
-                for hook in self.on_loop:
-                    hook(self)
+                for hook in self.context.loop_hooks:
+                    hook(self.context)
                 if self.privacy:
                     if self._grabber is not None:
                         self._grabber.stop()
@@ -221,7 +190,10 @@ class Daemon:
                     if isinstance(event, EmotionEvent):
                         self._health.faces = event.scene.faces
                     self.emit(event)
-                for listener in self.frame_listeners:
+                self.context.note_frame(frame.image, tuple(
+                    TrackBox(t.face_id, (int(t.box[0]), int(t.box[1]), int(t.box[2]), int(t.box[3])), bool(t.held))
+                    for t in self.pipeline.tracker.tracks))
+                for listener in self.context.frame_listeners:
                     try:
                         listener(frame.image, events)
                     except Exception:

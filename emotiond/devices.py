@@ -89,10 +89,11 @@ def _opencv_probe(node: Path) -> dict[str, Any]:
 
 def _picamera2() -> dict[str, Any]:
     if importlib.util.find_spec("picamera2") is None:
-        return {"installed": False, "cameras": [], "note": "sudo apt install python3-picamera2 (venv with --system-site-packages)"}
+        return {"installed": False, "cameras": [],
+                "note": "sudo apt install python3-picamera2 (venv with --system-site-packages)"}
     try:
         with _quiet_stderr():
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
 
             info = Picamera2.global_camera_info()
     except Exception as exc:  # libcamera can fail in many ways; report, don't crash
@@ -105,7 +106,7 @@ def audio_inputs(proc: Path = Path("/proc"), pyaudio_module: Any = None, use_pya
     """Input devices via PyAudio with the sample rates each accepts; else ALSA's /proc/asound listing."""
     pa_mod = pyaudio_module
     if pa_mod is None and use_pyaudio and importlib.util.find_spec("pyaudio") is not None:
-        import pyaudio as pa_mod  # type: ignore[import-not-found, no-redef]
+        import pyaudio as pa_mod  # type: ignore[no-redef]
     if pa_mod is None:
         return {"via": "alsa", "devices": _alsa_capture(proc),
                 "note": "PyAudio not installed (pip install 'emotiond[pi]'); sample rates not probed"}

@@ -47,10 +47,10 @@ class Event:
         body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
         out: dict[str, Any] = {"type": self.type}
         for key, value in body.items():
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
-                value = value.to_dict() if hasattr(value, "to_dict") else dataclasses.asdict(value)
-            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
-                value = [v.to_dict() if hasattr(v, "to_dict") else dataclasses.asdict(v) for v in value]
+            if isinstance(value, _PARTS):
+                value = value.to_dict()
+            elif isinstance(value, tuple) and value and isinstance(value[0], _PARTS):
+                value = [v.to_dict() for v in value]
             out[key] = _round(value)
         return out
 
@@ -209,3 +209,7 @@ class ListeningEvent(Event):
     type: ClassVar[str] = "listening"
     active: bool
     trigger: str = ""
+
+
+# The parts an event may hold, each with its own ``to_dict`` (looked up when an event is serialised).
+_PARTS = (Prediction, FaceEmotion, SceneEmotion, FusedEmotion)

@@ -1,6 +1,6 @@
 """Tell systemd how the daemon is doing: READY once frames flow, WATCHDOG while healthy, STATUS, STOPPING.
 
-Pings come from the daemon's main loop (an ``on_loop`` hook) and only while ``Health.healthy``
+Pings come from the daemon's main loop (a loop hook) and only while ``Health.healthy``
 holds, so a hung main loop, a stalled camera or a dead dispatcher thread all stop them and systemd
 restarts the service after ``WatchdogSec``.
 """
@@ -12,12 +12,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from emotiond.context import ComponentContext, Health
+from emotiond.exitcodes import EX_SOFTWARE
 from emotiond.systemd_notify import Notifier, watchdog_interval
-
-if TYPE_CHECKING:
-    from emotiond.daemon import Daemon, Health
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def describe(health: Health, privacy: bool, max_frame_age: float) -> str:
 
 
 class SystemdWatchdog:
-    """A daemon component: registers its ``tick`` as an ``on_loop`` hook and says STOPPING on stop."""
+    """A daemon component: registers its ``tick`` as a main-loop hook and says STOPPING on stop."""
 
     def __init__(
         self,
@@ -67,8 +66,8 @@ class SystemdWatchdog:
         return cls(Notifier(), max_frame_age, status_interval, watchdog_interval())
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: Daemon) -> None:
-        daemon.on_loop.append(self.tick)
+    def start(self, ctx: ComponentContext) -> None:
+        ctx.add_loop_hook(self.tick)
         self.notifier.status("loading: waiting for the first camera frame")
 
     def stop(self) -> None:
@@ -76,10 +75,10 @@ class SystemdWatchdog:
         self.notifier.close()
 
     # --- main-loop hook -------------------------------------------------------------------------
-    def tick(self, daemon: Daemon) -> None:
-        health = daemon.health()
+    def tick(self, ctx: ComponentContext) -> None:
+        health = ctx.health()
         now = self.clock()
-        text = describe(health, daemon.privacy, self.max_frame_age)
+        text = describe(health, ctx.privacy, self.max_frame_age)
         if not self.ready:
             if health.frames > 0:
                 self.ready = True
@@ -127,7 +126,7 @@ def arm_exit_deadline(seconds: float | None = None, exit: Callable[[int], Any] =
         stuck = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
         log.error("shutdown did not finish within %.0f s (threads still running: %s); exiting", seconds, ", ".join(stuck))
         logging.shutdown()
-        exit(70)
+        exit(EX_SOFTWARE)
 
     with _deadline_lock:
         if _deadline is None:

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Fresh machine to green tests: install emotiond with its test tools and Debian packages, run pytest.
+# Fresh machine to green tests: install emotiond with its test tools and Debian packages, check
+# style and types (ruff, mypy; configured in pyproject.toml), then run pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup_env.sh --dev
+
+echo "test: ruff check" >&2
+.venv/bin/ruff check emotiond tests scripts benchmarks
+echo "test: mypy" >&2
+.venv/bin/mypy
 
 # The audio-model training test needs TensorFlow, which the daemon never imports: it gets its own
 # virtual environment (.cache/tfvenv, git-ignored), made once. Point EMOTIOND_TF_VENV elsewhere to

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from emotiond import backend_probe
-from emotiond.backend_probe import PROB_TOLERANCE, choose_backend, probe, probe_manifests, reference_check
+from emotiond.backend_check import PROB_TOLERANCE, reference_check
+from emotiond.backend_probe import choose_backend, probe, probe_manifests
 from emotiond.models import ModelError, TFLiteModel, interpreter_class
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import pytest
 from emotiond.config import FusionConfig
 from emotiond.daemon import Daemon
 from emotiond.events import AudioEvent, EmotionEvent, Prediction, SceneEmotion
-from emotiond.fusion.fusion import FusionStage
+from emotiond.fusion.stage import FusionStage
 from emotiond.fusion.labels import EMOTIONS
 
 

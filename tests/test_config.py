@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from emotiond.cli import main
-from emotiond.config import EX_CONFIG, Config, ConfigError, apply_env_overrides, config_from_mapping, load_config
+from emotiond.config import Config, ConfigError, apply_env_overrides, config_from_mapping, load_config
+from emotiond.exitcodes import EX_CONFIG
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -121,7 +121,7 @@ def test_a_busy_port_is_logged_not_fatal(caplog: pytest.LogCaptureFixture) -> No
     config = Config(debug_view=DebugViewConfig(enabled=True, port=taken.getsockname()[1]))
     daemon = Daemon(config, FacePipeline.from_config(config))
     view = DebugView(config.debug_view)
-    view.start(daemon)
+    view.start(daemon.context)
     try:
         assert view.port is None and daemon.frame_listeners == []
         assert any("debug view disabled" in r.message for r in caplog.records)

@@ -74,7 +74,8 @@ def test_file_backed_tree_is_listed_in_natural_order(tmp_path: Path) -> None:
     assert devices.gpio(dev)["chips"] == [str(dev / "gpiochip0"), str(dev / "gpiochip4")]
     assert [b["port"] for b in devices.i2c(dev)["buses"]] == [1, 2, 20]
     alsa = devices.audio_inputs(proc, use_pyaudio=False)
-    assert alsa["via"] == "alsa" and alsa["devices"] == [{"card": 2, "device": 0, "name": "USB Audio", "card_id": "Device", "alsa": "hw:2,0"}]
+    assert alsa["via"] == "alsa"
+    assert alsa["devices"] == [{"card": 2, "device": 0, "name": "USB Audio", "card_id": "Device", "alsa": "hw:2,0"}]
 
 
 def test_opening_a_node_that_is_not_a_camera_is_reported_not_raised(tmp_path: Path) -> None:

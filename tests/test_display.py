@@ -117,7 +117,7 @@ def test_a_missing_display_is_logged_once_and_not_fatal(caplog: pytest.LogCaptur
     daemon = Daemon(config, FacePipeline.from_config(config))
     sink = DisplaySink(config.display)
     with caplog.at_level(logging.WARNING):
-        sink.start(daemon)
+        sink.start(daemon.context)
         for _ in range(3):
             sink.handle(_emotion("happy", 0.9, 1))
             assert sink.refresh() is False

@@ -12,8 +12,8 @@ import pytest
 from emotiond.config import FusionConfig
 from emotiond.events import AudioEvent, EmotionEvent, FaceAppeared, Prediction, SceneEmotion
 from emotiond.fusion.circumplex import COORDINATES, FusionModel, project
-from emotiond.fusion.fusion import FEATURE_NAMES, FusionStage, freshness, fuse_scores
 from emotiond.fusion.labels import EMOTIONS, to_vector
+from emotiond.fusion.stage import FEATURE_NAMES, FusionStage, freshness, fuse_scores
 from emotiond.models import ModelError
 from hypothesis import given, settings
 from hypothesis import strategies as st

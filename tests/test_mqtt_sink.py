@@ -47,9 +47,9 @@ class Running:
     """A started sink with a real Daemon object (its command registry), closed at the end."""
 
     def __init__(self, config: Config, config_path: Path | None = None) -> None:
-        self.daemon = Daemon(config, pipeline=None)  # type: ignore[arg-type]  # not run: commands only
-        self.sink = MqttSink(config, config_path=config_path)
-        self.sink.start(self.daemon)
+        self.daemon = Daemon(config, pipeline=None, config_path=config_path)  # type: ignore[arg-type]  # not run
+        self.sink = MqttSink(config)
+        self.sink.start(self.daemon.context)
 
     def close(self) -> None:
         self.sink.stop()
@@ -381,7 +381,8 @@ def test_command_fuzz_gets_errors_and_the_daemon_keeps_running(broker: Broker, r
 
 def test_reload_applies_safe_settings_and_reports_the_rest(broker: Broker, running: Any, tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
-    base = (f'[device]\nid = "{DEV}"\nname = "Test device"\n[mqtt]\nenabled = true\nhost = "{broker.host}"\nport = {broker.port}\n'
+    base = (f'[device]\nid = "{DEV}"\nname = "Test device"\n[mqtt]\nenabled = true\n'
+            f'host = "{broker.host}"\nport = {broker.port}\n'
             "min_interval = 0.0\nmin_dwell = 0.0\nreconnect_min = 0.1\nreconnect_max = 0.5\n")
     cfg.write_text(base)
     rec = Recorder(broker, [f"{BASE}/cmd/reload/result"])
@@ -423,8 +424,7 @@ def test_snapshot_only_when_enabled_and_not_in_privacy(broker: Broker, running: 
     assert answers()[0]["ok"] is False and "no frame" in answers()[0]["error"]
     image = np.zeros((48, 64, 3), np.uint8)
     image[:, :32] = (0, 0, 255)
-    for listener in r.daemon.frame_listeners:
-        listener(image, [])
+    r.daemon.context.note_frame(image, ())  # what the main loop does with each analysed frame
     _command(rec, f"{BASE}/cmd/snapshot", '{"quality": 90}')
     # The JPEG and the command's answer are two messages: wait for both, in whichever order they come.
     wait_until(lambda: rec.on(f"{BASE}/snapshot") and len(answers()) == 2, 10, what="a JPEG and its answer")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from emotiond.config import ConfigError, config_from_mapping
 from emotiond.events import EmotionEvent, FaceEmotion, FusedEmotion, Prediction, SceneEmotion
-from emotiond.sinks.ha_discovery import EVENT_LABELS, Topics, discovery_messages
 from emotiond.sinks.mqtt import read_password
-from emotiond.sinks.mqtt_state import LabelDwell, Observation, StateTracker
+from emotiond.sinks.mqtt.discovery import EVENT_LABELS, Topics, discovery_messages
+from emotiond.sinks.mqtt.state import LabelDwell, Observation, StateTracker
 from jsonschema import Draft202012Validator
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "emotiond" / "schemas"

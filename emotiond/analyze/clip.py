@@ -42,8 +42,10 @@ from emotiond.analyze.video import (
 )
 from emotiond.config import Config
 from emotiond.models import ModelError
-from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import make_detector
+from emotiond.perception.audio_emotion import AudioEmotionClassifier
+from emotiond.perception.face_detect import FaceDetector
+from emotiond.perception.face_path import build_face_models
+from emotiond.perception.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,7 @@ def _load_audio(clip: Path, audio_path: Path | None, sample_rate: int) -> tuple[
 
 def _audio_models(config: Config) -> tuple[Any, Any, str]:
     """(classifier, vad, reason when unusable); audio problems never stop a video analysis."""
-    from emotiond.perception.audio_emotion import AudioEmotionClassifier
-
-    try:
-        from emotiond.perception.vad import VoiceActivityDetector
+    try:  # the VAD needs webrtcvad, an optional dependency
         vad = VoiceActivityDetector()
     except ImportError as exc:
         return None, None, str(exc)
@@ -130,17 +129,12 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
     if not info.fps_stated:
         warnings.append(f"the clip states no frame rate; assumed {info.fps:g} fps")
 
-    mdir = config.models_dir
-    detector = make_detector(config.faces.detector, mdir / config.models.face_detector,
-                             min_score=cfg.min_face_score, max_faces=cfg.max_faces,
-                             min_face_px=config.faces.min_face_px, backend=config.models.backend,
-                             num_threads=config.models.num_threads,
-                             full_manifest_path=mdir / config.models.face_detector_full)
+    models = build_face_models(config, min_score=cfg.min_face_score, max_faces=cfg.max_faces)
+    detector: FaceDetector = models.detector
     if cfg.tiles > 1:
         detector = TiledDetector(detector, cfg.tiles, max_faces=cfg.max_faces)
-    classifier = ExpressionClassifier.from_manifest(mdir / config.models.expression, config.models.backend,
-                                                    config.models.num_threads, config.expression.face_margin)
-    fusion = FusionModel.load(mdir / cfg.fusion_model)
+    classifier = models.classifier
+    fusion = FusionModel.load(config.models_dir / cfg.fusion_model)
 
     # pass 1: score sampled frames, measure inter-frame differences
     step = max(1, round(info.fps / cfg.score_fps))
@@ -177,13 +171,14 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
     for k, fr in zip(chosen, key_frames):
         image = images.get(fr.index)
         st = image_stats(image, spectral_residual(image)) if image is not None else None
-        if st is not None:
+        if image is not None and st is not None:
             stats.append(st)
             thumbs[fr.index] = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
                                           interpolation=cv2.INTER_AREA)
         keyframe_json.append({
             "frame": fr.index, "time": _r(fr.time, 3), "score": _r(fr.score), "reason": k.reason,
-            "inter_frame_diff": _r(fr.diff, 5), "sentiment": _sent(fr.sentiment), "label": label_of(fr.sentiment) if fr.faces else None,
+            "inter_frame_diff": _r(fr.diff, 5), "sentiment": _sent(fr.sentiment),
+            "label": label_of(fr.sentiment) if fr.faces else None,
             "face_share_of_saliency": _r(fr.face_share),
             "faces": [{"box": list(f.box), "detector_score": _r(f.score),
                        "label": classifier.labels[int(np.argmax(f.probs))], "confidence": _r(float(np.max(f.probs))),

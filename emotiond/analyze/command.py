@@ -16,8 +16,7 @@ from emotiond.analyze.progress import Progress
 from emotiond.analyze.report import render_report
 from emotiond.analyze.video import ClipError
 from emotiond.config import Config
-
-EX_CANTCREAT = 73
+from emotiond.exitcodes import EX_CANTCREAT, EX_OK, EX_USAGE
 
 
 def _write(path: str, text: str) -> None:
@@ -42,7 +41,7 @@ def run(args: Any, config: Config) -> int:
     """args: clip, audio, keyframes, json, report (argparse namespace from emotiond.cli)."""
     if args.keyframes is not None and not 1 <= args.keyframes <= 256:
         print("emotiond: error: --keyframes must be from 1 to 256", file=sys.stderr)
-        return 64
+        return EX_USAGE
     try:
         analysis = analyze_clip(args.clip, config, audio_path=args.audio, keyframes=args.keyframes,
                                 progress=Progress())
@@ -64,4 +63,4 @@ def run(args: Any, config: Config) -> int:
     if not args.json and not args.report:
         sys.stdout.write(text)
     print(summary(analysis.result), file=sys.stderr)
-    return 0
+    return EX_OK

@@ -3,7 +3,8 @@
 The seed feeds x/y flow from 8 evenly spaced frames to a 3D ResNet-50. We compute the same flow
 fields (each between a frame and the next one, on a 320-pixel-wide grey copy) and summarise them
 into motion features: speed statistics in frame widths per second (so resolution and frame rate do
-not change them), the share of moving pixels (more than 0.25 px per frame on the 320-px copy), and a magnitude-weighted 8-bin direction histogram.
+not change them), the share of moving pixels (more than 0.25 px per frame on the 320-px copy), and a
+magnitude-weighted 8-bin direction histogram.
 Motion says how lively a scene is, not whether it is pleasant, so this stream has no valence of its
 own; the fusion manifest uses it only to make a neutral reading less likely.
 """
@@ -11,7 +12,7 @@ own; the fusion manifest uses it only to make a neutral reading less likely.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -42,8 +43,9 @@ def _gray(frame_bgr: np.ndarray) -> np.ndarray:
 def flow_field(a_bgr: np.ndarray, b_bgr: np.ndarray) -> tuple[np.ndarray, int]:
     """Farneback flow (H, W, 2) from a to b in pixels of the grey copy, and that copy's width."""
     ga, gb = _gray(a_bgr), _gray(b_bgr)
-    flow = cv2.calcOpticalFlowFarneback(ga, gb, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3,
-                                        poly_n=5, poly_sigma=1.2, flags=0)
+    # OpenCV's stubs do not allow None for the optional output array; OpenCV itself does
+    flow = cv2.calcOpticalFlowFarneback(
+        ga, gb, cast(np.ndarray, None), pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
     return flow, ga.shape[1]
 
 

@@ -123,7 +123,7 @@ def score_level(streams: Mapping[str, Mapping[str, Any]], weights: Mapping[str, 
         return {"method": "score-level: weighted mean of per-stream sentiment", "available": False,
                 "reason": "no stream with a weight produced a sentiment", "weights_used": {},
                 "probabilities": None, "label": None, "valence": None}
-    probs = sum(w * np.asarray(streams[n]["sentiment"], dtype=np.float64) for n, w in used.items()) / total
+    probs = np.sum([w * np.asarray(streams[n]["sentiment"], dtype=np.float64) for n, w in used.items()], axis=0) / total
     return {
         "method": "score-level: weighted mean of per-stream sentiment", "available": True,
         "weights_used": {n: round(w / total, 4) for n, w in used.items()},

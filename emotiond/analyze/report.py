@@ -30,7 +30,8 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:26px 0 10px;border-bo
 .big{font-size:26px;font-weight:650}
 .bar{display:flex;height:16px;border-radius:4px;overflow:hidden;background:#e6e8ec;margin:6px 0}
 .bar span{display:block;height:100%}
-.legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
+.legend span{display:inline-block;margin-right:12px}
+.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e7}
 th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}
 th{background:#f8f9fb;font-weight:600}
@@ -127,8 +128,10 @@ def keyframe_svg(image_bgr: np.ndarray, scale: float, keyframe: Mapping[str, Any
         ty = by - 4 if by > 16 else by + bh + 13
         parts.append(f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{bh:.1f}" fill="none" '
                      f'stroke="{colour}" stroke-width="2.5"/>'
-                     f'<rect x="{bx:.1f}" y="{ty - 11:.1f}" width="{7 * len(label) + 6}" height="14" fill="{colour}" opacity="0.9"/>'
-                     f'<text x="{bx + 3:.1f}" y="{ty:.1f}" font-size="11" fill="#fff" font-family="sans-serif">{_e(label)}</text>')
+                     f'<rect x="{bx:.1f}" y="{ty - 11:.1f}" width="{7 * len(label) + 6}" height="14" fill="{colour}" '
+                     'opacity="0.9"/>'
+                     f'<text x="{bx + 3:.1f}" y="{ty:.1f}" font-size="11" fill="#fff" font-family="sans-serif">'
+                     f'{_e(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -162,12 +165,14 @@ def mel_image(mel_db: np.ndarray, height: int = 128, width: int = 520) -> str:
     norm = np.clip((mel_db - lo) / max(hi - lo, 1e-6), 0, 1)
     img = cv2.applyColorMap((np.flipud(norm) * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
     img = cv2.resize(img, (width, height), interpolation=cv2.INTER_NEAREST)
-    return f'<img alt="Mel spectrogram" src="{data_uri(img, ".png")}" style="width:100%;max-width:{width}px;image-rendering:pixelated">'
+    return (f'<img alt="Mel spectrogram" src="{data_uri(img, ".png")}" '
+            f'style="width:100%;max-width:{width}px;image-rendering:pixelated">')
 
 
 def _fused_card(title: str, block: Mapping[str, Any], note: str) -> str:
     if not block.get("probabilities"):
-        return f'<div class="card"><div class="muted">{_e(title)}</div><div class="big">—</div><div class="small">{_e(block.get("reason", ""))}</div></div>'
+        return (f'<div class="card"><div class="muted">{_e(title)}</div><div class="big">—</div>'
+                f'<div class="small">{_e(block.get("reason", ""))}</div></div>')
     probs = block["probabilities"]
     line = " · ".join(f"{s} {probs[s]:.0%}" for s in SENTIMENTS)
     return (f'<div class="card"><div class="muted">{_e(title)}</div>'
@@ -237,7 +242,8 @@ def render_report(result: Mapping[str, Any], thumbnails: Mapping[int, np.ndarray
         segs = ", ".join(f'{s["start"]:.2f}–{s["end"]:.2f}s' for s in audio.get("segments", [])) or "none"
         probs = audio.get("probabilities")
         prob_line = " · ".join(f"{k} {v:.0%}" for k, v in probs.items()) if probs else _e(audio.get("reason"))
-        audio_html = (f'<p class="small">Source: {_e(audio["source"])} · {audio.get("duration_s", 0):.1f} s · speech segments: {_e(segs)}'
+        audio_html = (f'<p class="small">Source: {_e(audio["source"])} · {audio.get("duration_s", 0):.1f} s · '
+                      f'speech segments: {_e(segs)}'
                       f'<br>Audio-emotion model (speech segments, duration-weighted): {_e(prob_line)}</p>'
                       + (mel_image(mel_db) if mel_db is not None else "")
                       + '<p class="small muted">Mel spectrogram: 128 bands, FFT window 1024, hop 512 (seed parameters).</p>')
@@ -246,13 +252,15 @@ def render_report(result: Mapping[str, Any], thumbnails: Mapping[int, np.ndarray
     flow_html = (f'<div style="display:flex;gap:16px;align-items:center">{direction_svg(ff)}<div class="small">'
                  f'Farneback flow on {flow.get("pairs", 0)} frame pairs (frames {_e(flow.get("frames", []))})<br>'
                  f'mean speed {ff["flow.speed_mean"]:.3f}, 90th percentile {ff["flow.speed_p90"]:.3f} frame widths/s<br>'
-                 f'moving pixels {ff["flow.moving"]:.0%} · rose: direction histogram (right = rightward, up = upward)</div></div>')
+                 f'moving pixels {ff["flow.moving"]:.0%} · '
+                 'rose: direction histogram (right = rightward, up = upward)</div></div>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>emotiond analyze — {_e(clip["path"])}</title>
 <style>{CSS}</style></head><body><main>
 <h1>Group emotion: {_e(clip["path"])}</h1>
 <div class="muted">{clip["duration_s"]:.1f} s · {clip["width"]}×{clip["height"]} · {clip["fps"]:g} fps · {clip["frames"]} frames ·
-{result["sampled_frames"]} scored ({result["frames_with_faces"]} with faces) · {len(result["keyframes"])} keyframes · {len(result["faces"])} faces kept · emotiond {_e(result["emotiond"])}</div>
+{result["sampled_frames"]} scored ({result["frames_with_faces"]} with faces) · {len(result["keyframes"])} keyframes ·
+{len(result["faces"])} faces kept · emotiond {_e(result["emotiond"])}</div>
 {warnings}
 <h2>Result</h2>
 <div class="cards">

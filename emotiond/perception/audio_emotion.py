@@ -111,4 +111,4 @@ class AudioEmotionClassifier:
         total = common.sum()
         if total > 0:
             common = common / total
-        return common, self.coverage.copy()
+        return common, np.array(self.coverage, dtype=bool)

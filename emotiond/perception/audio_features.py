@@ -3,7 +3,7 @@
 - ``mfcc_delta``: the seed's features, MFCC + first-order delta from python_speech_features, with
   per-utterance mean/variance normalisation, padded or cut to a fixed number of frames.
 - ``librosa_summary_181``: what audioanalytics' Keras model was trained on (40 MFCC means, 12 chroma
-  means, 128 mel-power means, 1 zero-crossing-rate mean), re-implemented here in numpy following
+  means, 128 mel-power means, 1 zero-crossing-rate mean), re-implemented here with numpy and scipy following
   librosa 0.10/0.11 conventions (centred STFT with zero padding, periodic Hann window, Slaney mel
   scale and area normalisation, power_to_db with top_db 80, orthonormal DCT-II, chroma with estimated
   tuning, edge-padded zero-crossing frames) so the daemon never imports librosa. A dev-only test
@@ -26,8 +26,10 @@ from emotiond.perception.resample import resample
 
 
 def hann_periodic(n: int) -> np.ndarray:
-    """The periodic Hann window (scipy ``get_window('hann', n, fftbins=True)``, librosa's default)."""
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    """The periodic Hann window (librosa's default for the STFT)."""
+    from scipy.signal import get_window  # imported on first use: see emotiond.perception.resample
+
+    return np.asarray(get_window("hann", n, fftbins=True), dtype=np.float64)
 
 
 def frame_signal(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
@@ -86,12 +88,10 @@ def power_to_db(power: np.ndarray, amin: float = 1e-10, top_db: float | None = 8
 
 
 def dct_ortho(x: np.ndarray, n_out: int) -> np.ndarray:
-    """Orthonormal DCT-II along axis 0 (what scipy.fft.dct(norm='ortho') computes), first n_out rows."""
-    n = x.shape[0]
-    k = np.arange(n_out)[:, None]
-    basis = np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n)) * np.sqrt(2.0 / n)
-    basis[0] /= np.sqrt(2.0)
-    return basis @ x
+    """Orthonormal DCT-II along axis 0 (librosa's MFCC transform), first n_out rows."""
+    from scipy.fft import dct  # imported on first use: see emotiond.perception.resample
+
+    return np.asarray(dct(np.asarray(x, dtype=np.float64), type=2, norm="ortho", axis=0)[:n_out])
 
 
 def _parabolic_shift(S: np.ndarray) -> np.ndarray:

@@ -119,10 +119,11 @@ class BlazeFaceDetector:
         self.max_faces = max_faces
         outputs = model.output_by_shape()
         n = len(self.anchors)
-        self._reg_idx = next((i for s, i in outputs.items() if s[-2:] == (n, 16)), None)
-        self._cls_idx = next((i for s, i in outputs.items() if s[-2:] == (n, 1)), None)
-        if self._reg_idx is None or self._cls_idx is None:
+        reg_idx = next((i for s, i in outputs.items() if s[-2:] == (n, 16)), None)
+        cls_idx = next((i for s, i in outputs.items() if s[-2:] == (n, 1)), None)
+        if reg_idx is None or cls_idx is None:
             raise ModelError(f"{m.model_path}: outputs {list(outputs)} do not match {n} BlazeFace anchors")
+        self._reg_idx, self._cls_idx = reg_idx, cls_idx
         lo, hi = m.input_range
         self._lo, self._hi = lo, hi
 
@@ -163,7 +164,7 @@ class HaarDetector:
     """OpenCV's frontal-face cascade: no model file, no scores (reported as 1.0)."""
 
     def __init__(self, min_face_px: int = 24, max_faces: int = 16) -> None:
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined, unused-ignore]  # not in every OpenCV's stubs
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
             raise ModelError(f"{path}: OpenCV Haar cascade could not be loaded")

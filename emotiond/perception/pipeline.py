@@ -15,7 +15,8 @@ from emotiond.config import Config
 from emotiond.events import EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
 from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import FaceDetector, make_detector
+from emotiond.perception.face_detect import FaceDetector
+from emotiond.perception.face_path import build_face_models
 from emotiond.perception.tracking import FaceTracker
 
 
@@ -51,34 +52,35 @@ class FacePipeline:
     times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and smoothing state: the next frame is treated as the first."""
         self.tracker = FaceTracker(self.hold_frames, self.match_iou)
         self._faces: dict[int, _FaceState] = {}
         self._frame = -1
 
     @classmethod
     def from_config(cls, config: Config) -> FacePipeline:
-        mdir = config.models_dir
-        detector = make_detector(
-            config.faces.detector,
-            mdir / config.models.face_detector,
-            min_score=config.faces.min_score,
-            max_faces=config.faces.max_faces,
-            min_face_px=config.faces.min_face_px,
-            backend=config.models.backend,
-            num_threads=config.models.num_threads,
-            full_manifest_path=mdir / config.models.face_detector_full,
-        )
-        classifier = ExpressionClassifier.from_manifest(
-            mdir / config.models.expression, config.models.backend, config.models.num_threads,
-            config.expression.face_margin,
-        )
+        models = build_face_models(config)
         e = config.expression
-        return cls(detector, classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
+        return cls(models.detector, models.classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
                    config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.classifier.labels
+
+    def classify_still(self, image_bgr: np.ndarray) -> tuple[FaceEmotion, ...]:
+        """Every face in one still image, through the same steps as a first video frame (detect,
+        track, classify, decide); the state is reset before and after, so images do not influence
+        each other."""
+        self.reset()
+        try:
+            events = self.process(image_bgr, 0.0)
+        finally:
+            self.reset()
+        return next((e.faces for e in events if isinstance(e, EmotionEvent)), ())
 
     def process(self, frame_bgr: np.ndarray, timestamp: float | None = None) -> list[Event]:
         """Advance one frame; returns face appeared/lost events and, when faces were classified, an

@@ -16,7 +16,7 @@ review these cues). The index is the mean of the z-scores of four cues (pitch le
 semitones, loudness in dB, speech rate) against this device's recent clips, so a naturally loud
 speaker or a noisy room does not read as permanently excited. It is relative, not calibrated.
 It is the one thing the voice always contributes to fusion: ``tanh(index / 2)`` is mixed with the
-face's circumplex arousal (``fusion.fusion.mix_arousal``, weight ``[fusion] vocal_arousal_weight``),
+face's circumplex arousal (``fusion.stage.mix_arousal``, weight ``[fusion] vocal_arousal_weight``),
 whether or not the voice model's categorical result is validated.
 """
 
@@ -28,7 +28,6 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,11 +255,3 @@ class ArousalBaseline:
         if learn:
             self.update(cues)
         return value
-
-
-def baseline_stats(baseline: ArousalBaseline) -> Mapping[str, float]:
-    """Mean of each cue in the baseline (for logs and docs)."""
-    if not len(baseline):
-        return {}
-    hist = np.stack(baseline._cues)
-    return {name: float(v) for name, v in zip(CUE_NAMES, hist.mean(axis=0))}

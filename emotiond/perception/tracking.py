@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
 
 from emotiond.perception.face_detect import Detection, clip_box, iou
 
-_LK_PARAMS = dict(winSize=(15, 15), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03))
+_LK_WINDOW = (15, 15)
+_LK_LEVELS = 2
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)
 
 
 @dataclass
@@ -77,27 +80,33 @@ class FaceTracker:
         if self._prev_gray is None or self._prev_gray.shape != gray.shape:
             return
         h, w = gray.shape
-        moving = [t for t in self._tracks if t.points is not None and not t.held]  # a held face keeps its box
+        # a held face keeps its box
+        moving = [(t, t.points) for t in self._tracks if t.points is not None and not t.held]
         if not moving:
             return
         # One flow call for every face's points: each point is tracked on its own, so this equals a
         # call per face, but the image pyramids are built once per frame instead of once per face.
-        points = np.concatenate([t.points for t in moving]).astype(np.float32, copy=False)
-        new_all, status_all, _err = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, points, None, **_LK_PARAMS)
-        back_all, status_back_all, _err = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, new_all, None, **_LK_PARAMS)
+        # (OpenCV's stubs do not allow None for the optional output array; OpenCV itself does.)
+        points = np.concatenate([p for _, p in moving]).astype(np.float32, copy=False)
+        no_output = cast(np.ndarray, None)
+        new_all, status_all, _err = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, points, no_output, winSize=_LK_WINDOW,
+                                                             maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
+        back_all, status_back_all, _err = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, new_all, no_output,
+                                                                   winSize=_LK_WINDOW, maxLevel=_LK_LEVELS,
+                                                                   criteria=_LK_CRITERIA)
         start = 0
-        for track in moving:
-            end = start + len(track.points)
+        for track, old in moving:
+            end = start + len(old)
             new, back = new_all[start:end], back_all[start:end]
             status, status_back = status_all[start:end], status_back_all[start:end]
             start = end
             # forward-backward check: a point that does not come back where it started was lost
-            round_trip = np.linalg.norm((back - track.points).reshape(-1, 2), axis=1)
+            round_trip = np.linalg.norm((back - old).reshape(-1, 2), axis=1)
             good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 1.0)
             if good.sum() < 3:
                 track.points = None
                 continue
-            dx, dy = np.median((new[good] - track.points[good]).reshape(-1, 2), axis=0)
+            dx, dy = np.median((new[good] - old[good]).reshape(-1, 2), axis=0)
             x, y, bw, bh = track.box
             moved = clip_box((int(round(x + dx)), int(round(y + dy)), bw, bh), w, h)
             if moved is None:

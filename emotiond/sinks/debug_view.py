@@ -12,16 +12,14 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
 from emotiond.config import DebugViewConfig
+from emotiond.context import ComponentContext
 from emotiond.events import EmotionEvent, Event, FaceLost
-
-if TYPE_CHECKING:
-    from emotiond.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,7 @@ class DebugView:
         self._labels: dict[int, str] = {}
         self._seq = 0
         self._jpeg: tuple[int, bytes] = (-1, b"")
-        self._daemon: Daemon | None = None
+        self._ctx: ComponentContext | None = None
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -74,15 +72,15 @@ class DebugView:
         return self._server.server_address[1] if self._server else None
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    def start(self, ctx: ComponentContext) -> None:
+        self._ctx = ctx
         try:
             self._server = ThreadingHTTPServer((self.config.host, self.config.port), _handler(self))
         except OSError as exc:
             log.error("debug view disabled: cannot listen on %s:%d (%s)", self.config.host, self.config.port, exc)
             return
         self._server.daemon_threads = True
-        daemon.frame_listeners.append(self.on_frame)
+        ctx.add_frame_listener(self.on_frame)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.2,), name="debug-view", daemon=True)
         self._thread.start()
         log.info("debug view on http://%s:%d/ (camera picture: keep it private)", self.config.host, self.port)
@@ -98,8 +96,8 @@ class DebugView:
 
     # --- main loop side: store references only --------------------------------------------------
     def on_frame(self, image: np.ndarray, events: list[Event]) -> None:
-        tracks = getattr(getattr(getattr(self._daemon, "pipeline", None), "tracker", None), "tracks", ())
-        boxes = tuple((t.face_id, tuple(int(v) for v in t.box), bool(t.held)) for t in tracks)
+        tracks = self._ctx.tracks() if self._ctx is not None else ()
+        boxes = tuple((t.face_id, t.box, t.held) for t in tracks)
         with self._cond:
             for ev in events:
                 if isinstance(ev, EmotionEvent):
@@ -107,13 +105,13 @@ class DebugView:
                         self._labels[face.face_id] = f"{face.prediction.label} {face.prediction.confidence:.0%}"
                 elif isinstance(ev, FaceLost):
                     self._labels.pop(ev.face_id, None)
-            self._frame, self._boxes = image, boxes  # type: ignore[assignment]
+            self._frame, self._boxes = image, boxes
             self._seq += 1
             self._cond.notify_all()
 
     # --- HTTP side ------------------------------------------------------------------------------
     def _private(self) -> bool:
-        return bool(self._daemon is not None and self._daemon.privacy)
+        return bool(self._ctx is not None and self._ctx.privacy)
 
     def next_jpeg(self, after: int, timeout: float = 2.0) -> tuple[int, bytes]:
         """The JPEG of the first frame newer than ``after`` (shared by all viewers), encoded on demand."""

@@ -12,9 +12,10 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emotiond.config import DisplayConfig
+from emotiond.context import ComponentContext
 from emotiond.display_render import DisplayState, render
 from emotiond.events import (
     AudioEvent,
@@ -24,9 +25,6 @@ from emotiond.events import (
     ListeningEvent,
     PrivacyEvent,
 )
-
-if TYPE_CHECKING:
-    from emotiond.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +55,12 @@ def open_device(config: DisplayConfig) -> Any:
     return device
 
 
+def _link_up(ctx: ComponentContext) -> bool | None:
+    """Whether the MQTT link is up; None (no icon) when MQTT is not running."""
+    status = ctx.link_status("mqtt")
+    return None if status is None else status.connected
+
+
 class DisplaySink:
     """Sink (takes events) and component (draws on its own thread while the daemon runs)."""
 
@@ -71,7 +75,7 @@ class DisplaySink:
         self.device = device
         self._opener = opener
         self._broker = broker
-        self._daemon: Daemon | None = None
+        self._ctx: ComponentContext | None = None
         self._lock = threading.Lock()
         self._state = DisplayState()
         self._shown: bytes | None = None
@@ -80,12 +84,10 @@ class DisplaySink:
         self._thread: threading.Thread | None = None
 
     # --- component ------------------------------------------------------------------------------
-    def start(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-        if self._broker is None:  # the MQTT sink, if any, says whether it is connected
-            mqtt = next((s for s in daemon.sinks if hasattr(s, "connected")), None)
-            if mqtt is not None:
-                self._broker = lambda: bool(mqtt.connected)
+    def start(self, ctx: ComponentContext) -> None:
+        self._ctx = ctx
+        if self._broker is None:  # the broker icon: the MQTT link's status, when MQTT is on
+            self._broker = lambda: _link_up(ctx)
         if self.device is None:
             try:
                 self.device = self._opener(self.config)
@@ -144,9 +146,9 @@ class DisplaySink:
         """The events' state, with camera and broker status read live from the daemon."""
         with self._lock:
             s = self._state
-        if self._daemon is not None and not s.privacy:
-            h = self._daemon.health()
-            max_age = self._daemon.config.health.max_frame_age
+        if self._ctx is not None and not s.privacy:
+            h = self._ctx.health()
+            max_age = self._ctx.config.health.max_frame_age
             if not h.camera_ok:
                 s = dataclasses.replace(s, camera_ok=False, camera_error=h.camera_error or s.camera_error)
             elif h.frames and h.last_frame_age > max_age:

@@ -142,7 +142,8 @@ class ImageDirSource:
 
     def __init__(self, folder: str, fps: float = 5.0, loop: bool = False) -> None:
         self.folder = Path(folder)
-        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if self.folder.is_dir() else []
+        found = self.folder.iterdir() if self.folder.is_dir() else ()
+        self.paths = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.paths:
             raise SourceError(f"image folder {folder!r} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self.fps = fps
@@ -172,7 +173,7 @@ class Picamera2Source:
 
     def __init__(self, width: int, height: int, fps: float) -> None:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError:
             raise SourceError(
                 "camera source 'picamera2' needs the picamera2 module: on Raspberry Pi OS run "

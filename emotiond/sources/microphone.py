@@ -13,11 +13,8 @@ numpy only), re-exported here.
 
 from __future__ import annotations
 
-<<<<<<< HEAD
 import logging
-=======
 import struct
->>>>>>> issue12
 import wave
 from pathlib import Path
 from typing import Any, Protocol

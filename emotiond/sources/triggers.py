@@ -35,6 +35,8 @@ MAX_REQUEST_BYTES = 65536
 
 
 class Trigger(Protocol):
+    """A source of capture requests that AudioCapture starts with its ``trigger`` and stops with itself."""
+
     def start(self, callback: TriggerCallback) -> None: ...
 
     def stop(self) -> None: ...

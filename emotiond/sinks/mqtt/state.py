@@ -32,8 +32,8 @@ class Observation:
     def from_event(cls, event: EmotionEvent) -> Observation:
         faces = event.scene.faces
         if event.fused is not None:
-            p = event.fused.prediction
-            return cls(p.label, p.confidence, dict(p.probabilities), event.fused.valence, faces, "fused")
+            fp = event.fused.prediction
+            return cls(fp.label, fp.confidence, dict(fp.probabilities), event.fused.valence, faces, "fused")
         p = event.scene.prediction
         if p is None:
             return cls(None, 0.0, {}, None, faces, "scene")
