@@ -23,8 +23,15 @@ from emotiond.backend_check import reference_check  # one criterion for this and
 from emotiond.backends import BACKEND_CHOICES
 from emotiond.config import Config, ConfigError, default_config_path, load_config, sample_path
 from emotiond.daemon import Daemon
-from emotiond.exitcodes import EX_CONFIG, EX_DATAERR, EX_FAILED, EX_INTERRUPTED, EX_NOINPUT, EX_SOFTWARE,
-                               EX_UNAVAILABLE, EX_USAGE
+from emotiond.exitcodes import (
+    EX_CONFIG,
+    EX_DATAERR,
+    EX_INTERRUPTED,
+    EX_NOINPUT,
+    EX_SOFTWARE,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+)
 from emotiond.models import Manifest, ModelError, TFLiteModel, is_json_only_model
 from emotiond.sources.camera import SourceError
 from emotiond.sources.microphone import MicrophoneError

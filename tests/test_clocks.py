@@ -10,8 +10,8 @@ import pytest
 from emotiond.config import FusionConfig
 from emotiond.daemon import Daemon
 from emotiond.events import AudioEvent, EmotionEvent, Prediction, SceneEmotion
-from emotiond.fusion.stage import FusionStage
 from emotiond.fusion.labels import EMOTIONS
+from emotiond.fusion.stage import FusionStage
 
 
 def pred(label: str) -> Prediction:

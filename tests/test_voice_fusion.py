@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from emotiond.config import FusionConfig, load_config
 from emotiond.events import EmotionEvent, Prediction, SceneEmotion
-from emotiond.fusion.stage import FusionStage
 from emotiond.fusion.labels import to_vector
+from emotiond.fusion.stage import FusionStage
 from emotiond.models import Manifest, ModelError
 from emotiond.perception.audio_pipeline import AudioAnalyzer
 from emotiond.perception.prosody import ArousalBaseline
