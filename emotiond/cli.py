@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from emotiond import __version__
+from emotiond import __version__, redact
 from emotiond.config import EX_CONFIG, Config, ConfigError, default_config_path, load_config, sample_path
 from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.sources.camera import SourceError
@@ -33,6 +33,7 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact.install()  # every handler: no log line carries a camera or broker password
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -49,14 +50,15 @@ def _config(args: argparse.Namespace) -> Config:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _config(args)
     path = args.config or default_config_path() or "<defaults>"
-    print(f"{path}: ok (device {config.device_id}, camera {config.camera.source!r}, detector {config.faces.detector})")
+    camera = redact.redact(repr(config.camera.source))
+    print(f"{path}: ok (device {config.device_id}, camera {camera}, detector {config.faces.detector})")
     return 0
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from emotiond import devices
 
-    inv = devices.inventory(probe=not args.no_probe)
+    inv = devices.inventory(probe=not args.no_probe, config=_config(args))
     print(devices.to_json(inv) if args.json else devices.format_text(inv))
     return 0
 
@@ -310,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except tuple(cls for cls, _ in ERRORS) as exc:
         code = next(c for cls, c in ERRORS if isinstance(exc, cls))
-        print(f"emotiond: error: {exc}", file=sys.stderr)
+        print(f"emotiond: error: {redact.redact(str(exc))}", file=sys.stderr)
         return code
 
 

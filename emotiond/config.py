@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emotiond.redact import redact
+
 EX_CONFIG = 78  # sysexits.h: configuration error
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -31,7 +33,13 @@ ENV_PREFIX = "EMOTIOND_"
 
 
 class ConfigError(Exception):
-    """A configuration mistake; the message is one line naming the file, the key and the expectation."""
+    """A configuration mistake; the message is one line naming the file, the key and the expectation.
+
+    Redacted on creation, since it may quote a value such as a camera URL with a password.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 def _range(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -44,8 +52,9 @@ def _choices(*values: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    id: str = ""  # empty: derived from the hostname
+    id: str = ""  # empty: a hash of machine_id_file, else the hostname (emotiond.identity)
     name: str = "emotiond"
+    machine_id_file: str = "/etc/machine-id"  # empty: use the hostname
 
 
 @dataclass(frozen=True)
@@ -272,11 +281,10 @@ class Config:
 
     @property
     def device_id(self) -> str:
-        import re
-        import socket
+        """``[device] id`` if set, else a stable hash of the machine id (hostname as a fallback)."""
+        from emotiond.identity import default_device_id, sanitize
 
-        raw = self.device.id or socket.gethostname() or "emotiond"
-        return re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+        return sanitize(self.device.id) if self.device.id else default_device_id(self.device.machine_id_file)
 
 
 def _type_name(tp: Any) -> str:
