@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
+import traceback
+from types import TracebackType
 
 MASK = "***"
 
@@ -62,9 +66,27 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _print_redacted(exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None,
+                    header: str = "") -> None:
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    sys.stderr.write(redact(header + text))
+
+
+def _thread_hook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    _print_redacted(args.exc_type, args.exc_value, args.exc_traceback, f"Exception in thread {name}:\n")
+
+
 def install(logger: logging.Logger | None = None) -> None:
-    """Put a RedactingFilter on every handler of ``logger`` (default: the root logger), once."""
+    """Put a RedactingFilter on every handler of ``logger`` (default: the root logger), once.
+
+    Also redacts the tracebacks Python prints itself for uncaught exceptions (main and threads).
+    """
     target = logger or logging.getLogger()
     for handler in target.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+    sys.excepthook = _print_redacted
+    threading.excepthook = _thread_hook
