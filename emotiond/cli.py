@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from emotiond import __version__
+from emotiond import __version__, redact
 from emotiond.backend_check import reference_check  # one criterion for this and the start-up probe
 from emotiond.backends import BACKEND_CHOICES
 from emotiond.config import Config, ConfigError, default_config_path, load_config, sample_path
@@ -47,6 +47,7 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact.install()  # every handler: no log line carries a camera or broker password
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -63,14 +64,15 @@ def _config(args: argparse.Namespace) -> Config:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _config(args)
     path = args.config or default_config_path() or "<defaults>"
-    print(f"{path}: ok (device {config.device_id}, camera {config.camera.source!r}, detector {config.faces.detector})")
+    camera = redact.redact(repr(config.camera.source))
+    print(f"{path}: ok (device {config.device_id}, camera {camera}, detector {config.faces.detector})")
     return 0
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from emotiond import devices
 
-    inv = devices.inventory(probe=not args.no_probe)
+    inv = devices.inventory(probe=not args.no_probe, config=_config(args))
     print(devices.to_json(inv) if args.json else devices.format_text(inv))
     return 0
 
@@ -326,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except tuple(cls for cls, _ in ERRORS) as exc:
         code = next(c for cls, c in ERRORS if isinstance(exc, cls))
-        print(f"emotiond: error: {exc}", file=sys.stderr)
+        print(f"emotiond: error: {redact.redact(str(exc))}", file=sys.stderr)
         return code
     except Exception as exc:  # last resort: one line and EX_SOFTWARE; the traceback only at debug level
         log.debug("unexpected error in %s", getattr(args, "command", "?"), exc_info=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emotiond.backends import BACKEND_CHOICES
+from emotiond.redact import redact
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A source checkout keeps models/ beside the package; a wheel install puts them under share/emotiond.
@@ -32,7 +33,13 @@ ENV_PREFIX = "EMOTIOND_"
 
 
 class ConfigError(Exception):
-    """A configuration mistake; the message is one line naming the file, the key and the expectation."""
+    """A configuration mistake; the message is one line naming the file, the key and the expectation.
+
+    Redacted on creation, since it may quote a value such as a camera URL with a password.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 def _range(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -49,8 +56,9 @@ REQUIRED: dict[str, Any] = {"required": True}
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    id: str = ""  # empty: derived from the hostname
+    id: str = ""  # empty: a hash of machine_id_file, else the hostname (emotiond.identity)
     name: str = field(default="emotiond", metadata=REQUIRED)
+    machine_id_file: str = "/etc/machine-id"  # empty: use the hostname
 
 
 @dataclass(frozen=True)
@@ -288,11 +296,10 @@ class Config:
 
     @property
     def device_id(self) -> str:
-        import re
-        import socket
+        """``[device] id`` if set, else a stable hash of the machine id (hostname as a fallback)."""
+        from emotiond.identity import default_device_id, sanitize
 
-        raw = self.device.id or socket.gethostname() or "emotiond"
-        return re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+        return sanitize(self.device.id) if self.device.id else default_device_id(self.device.machine_id_file)
 
 
 def _type_name(tp: Any) -> str:

@@ -1,8 +1,9 @@
 """`emotiond devices`: what hardware this machine offers, so config.toml can be filled in without guessing.
 
-Cameras (V4L2 nodes OpenCV can read a frame from, and picamera2's cameras), audio inputs with the
-sample rates they accept, GPIO chips and I2C buses. Every probe is best effort: a missing library
-or device is reported as such, never raised.
+This device's identity (device id and MQTT client id, which must be unique per broker), cameras
+(V4L2 nodes OpenCV can read a frame from, and picamera2's cameras), audio inputs with the sample
+rates they accept, GPIO chips and I2C buses. Every probe is best effort: a missing library or
+device is reported as such, never raised. All output is redacted: a camera URL keeps no password.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from emotiond.redact import redact
+
+if TYPE_CHECKING:
+    from emotiond.config import Config
 
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)
 
@@ -171,9 +177,24 @@ def i2c(dev: Path = Path("/dev")) -> dict[str, Any]:
     }
 
 
-def inventory(dev: Path = Path("/dev"), proc: Path = Path("/proc"), sys_root: Path = Path("/sys"),
-              probe: bool = True) -> dict[str, Any]:
+def identity(config: Config) -> dict[str, Any]:
+    """The ids this machine uses on the broker and in Home Assistant, and the configured camera."""
+    from emotiond.sinks.mqtt import base_topic, client_id
+
     return {
+        "device_id": config.device_id,
+        "device_id_from": "config" if config.device.id else "machine-id or hostname",
+        "name": config.device.name,
+        "mqtt_client_id": client_id(config),
+        "mqtt_base_topic": base_topic(config),
+        "camera_source": redact(config.camera.source),
+    }
+
+
+def inventory(dev: Path = Path("/dev"), proc: Path = Path("/proc"), sys_root: Path = Path("/sys"),
+              probe: bool = True, config: Config | None = None) -> dict[str, Any]:
+    return {
+        **({"device": identity(config)} if config is not None else {}),
         "cameras": cameras(dev, sys_root, probe),
         "audio": audio_inputs(proc),
         "gpio": gpio(dev),
@@ -183,7 +204,14 @@ def inventory(dev: Path = Path("/dev"), proc: Path = Path("/proc"), sys_root: Pa
 
 def format_text(inv: dict[str, Any]) -> str:
     """The human listing, with the config.toml key each finding goes into."""
-    out = ["Cameras  ([camera] source = ...)"]
+    out = []
+    if "device" in inv:
+        d = inv["device"]
+        out.append("This device  ([device] id, name; [mqtt] client_id)")
+        out.append(f"  device id {d['device_id']} (from {d['device_id_from']}), name {d['name']!r}")
+        out.append(f"  MQTT client id {d['mqtt_client_id']}, base topic {d['mqtt_base_topic']}")
+        out.append(f"  configured camera source {d['camera_source']!r}")
+    out.append("Cameras  ([camera] source = ...)")
     v4l2 = inv["cameras"]["v4l2"]
     for cam in v4l2:
         name = f" {cam['name']}" if cam["name"] else ""
@@ -221,8 +249,8 @@ def format_text(inv: dict[str, Any]) -> str:
     i = inv["i2c"]
     buses = ", ".join(f"{b['device']} (i2c_port = {b['port']})" for b in i["buses"]) or "none found (enable I2C in raspi-config)"
     out.append(f"I2C  ([display] i2c_port): {buses}; luma.oled {'installed' if i['luma_oled'] else 'not installed'}")
-    return "\n".join(out)
+    return redact("\n".join(out))
 
 
 def to_json(inv: dict[str, Any]) -> str:
-    return json.dumps(inv, indent=2)
+    return redact(json.dumps(inv, indent=2))

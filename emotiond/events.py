@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from emotiond.redact import redact
+
 UNCERTAIN = "uncertain"
 
 
@@ -140,6 +142,9 @@ class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     component: str
     message: str
+
+    def __post_init__(self) -> None:  # published on MQTT and stdout: never with a camera password
+        object.__setattr__(self, "message", redact(self.message))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import os
 import socket
 from collections.abc import Mapping
 
+from emotiond.redact import redact
+
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +46,7 @@ class Notifier:
         """Send the lines as one message; returns whether it was delivered (False when disabled)."""
         if self.address is None or not lines:
             return False
-        payload = "\n".join(lines).encode()
+        payload = "\n".join(redact(line) for line in lines).encode()  # STATUS may name the camera URL
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)

@@ -22,7 +22,7 @@ def test_json_listing_on_this_machine_matches_what_dev_holds() -> None:
     result = _run("--json")
     assert result.returncode == 0, result.stderr
     inv = json.loads(result.stdout)
-    assert set(inv) == {"cameras", "audio", "gpio", "i2c"}
+    assert set(inv) == {"device", "cameras", "audio", "gpio", "i2c"}
     assert [c["device"] for c in inv["cameras"]["v4l2"]] == sorted(
         (p for p in glob.glob("/dev/video*") if p[10:].isdigit()), key=lambda p: int(p[10:]))
     assert len(inv["gpio"]["chips"]) == len(glob.glob("/dev/gpiochip*"))

@@ -19,13 +19,22 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from emotiond.redact import redact
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 class SourceError(Exception):
-    """The camera or file cannot be opened or read; the message says what to check."""
+    """The camera or file cannot be opened or read; the message says what to check.
+
+    The message is redacted on creation: it names the camera URL, and it travels to logs, error
+    events and the systemd STATUS line.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 @dataclass(frozen=True)

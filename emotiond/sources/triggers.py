@@ -8,7 +8,10 @@
   to a pipe; a thread does the work, so nothing unsafe runs inside the signal handler.
 - ``ControlSocketTrigger``: a local Unix stream socket taking one JSON command per connection, e.g.
   ``{"command": "capture_audio", "duration": 2}``; the reply is ``daemon.command()``'s result as
-  one JSON line. ``emotiond trigger`` is its client.
+  one JSON line. ``emotiond trigger`` is its client. A few connections at a time, each with a
+  deadline for its whole request and a bounded request size, so a stuck or hostile local client
+  cannot pile up threads; its directory, when inside a world-writable one such as ``/tmp``, must
+  be ours and private (created 0700, refused otherwise).
 - MQTT: the MQTT sink calls ``daemon.command("capture_audio", args)`` itself (no class here).
 """
 
@@ -21,6 +24,7 @@ import signal
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 
 TriggerCallback = Callable[..., Any]
 MAX_REQUEST_BYTES = 65536
+MAX_CONNECTIONS = 4  # requests served at once; more get an immediate "busy" answer
+REQUEST_TIMEOUT = 5.0  # seconds for a client to send its whole request (and to take the reply)
 
 
 class Trigger(Protocol):
@@ -165,20 +171,58 @@ def default_socket_path() -> Path:
     return Path(f"/tmp/emotiond-{os.getuid()}") / "control.sock"
 
 
+def ensure_socket_dir(folder: Path) -> None:
+    """Create the socket's directory, or check it may be trusted; RuntimeError says why not.
+
+    Inside a directory anyone may write to (``/tmp``), another local user could have created ours
+    first, or put a symlink there, to catch or replace our socket: such a directory must be a real
+    directory owned by us with no group/other access (created 0700 when missing), else we refuse.
+    Elsewhere (``$RUNTIME_DIRECTORY``, ``/run/emotiond``, a configured path) missing folders are created 0700.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        try:
+            folder.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            pass  # raced with someone: checked below like any existing directory
+        except OSError as exc:
+            raise RuntimeError(f"cannot create the control socket directory {folder} ({exc.strerror})") from None
+    try:
+        shared = bool(folder.parent.stat().st_mode & stat.S_IWOTH)
+    except OSError:
+        shared = False
+    if not shared:
+        return
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise RuntimeError(f"control socket directory {folder} is not a directory (a symlink?); not using it")
+    if st.st_uid != os.geteuid():
+        raise RuntimeError(f"control socket directory {folder} belongs to uid {st.st_uid}, not us ({os.geteuid()}); "
+                           "not using it (remove it, or set triggers.control_socket_path)")
+    if st.st_mode & 0o077:
+        raise RuntimeError(f"control socket directory {folder} has mode {stat.S_IMODE(st.st_mode):04o}, "
+                           "expected 0700; not using it (chmod 700 it, or remove it)")
+
+
 class ControlSocketTrigger:
     """A Unix stream socket: one JSON object per connection in, one JSON line out."""
 
-    def __init__(self, path: str | Path | None, command: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, path: str | Path | None, command: Callable[[str, dict[str, Any]], dict[str, Any]],
+                 max_connections: int = MAX_CONNECTIONS, timeout: float = REQUEST_TIMEOUT,
+                 max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
         self.path = Path(path) if path else default_socket_path()
         self._command = command
+        self.max_connections = max_connections
+        self.timeout = timeout
+        self.max_request_bytes = max_request_bytes
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.rejected = 0  # connections answered "busy" (tests and logs)
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
     def start(self, callback: TriggerCallback | None = None) -> None:
         p = self.path
-        if not p.parent.exists():
-            p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_socket_dir(p.parent)
         if p.exists() or p.is_symlink():
             if not stat.S_ISSOCK(p.lstat().st_mode):
                 raise RuntimeError(f"{p} exists and is not a socket; not replacing it")
@@ -211,32 +255,61 @@ class ControlSocketTrigger:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._handle, args=(conn,), name="control-conn", daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5.0)
-            reply = self._reply(conn)
+            if not self._slots.acquire(blocking=False):
+                self.rejected += 1
+                self._refuse(conn)
+                continue
             try:
-                conn.settimeout(5.0)
-                conn.sendall((encode_answer(reply) + "\n").encode())
+                threading.Thread(target=self._handle, args=(conn,), name="control-conn", daemon=True).start()
+            except RuntimeError:  # no thread could be started: treat as busy
+                self._slots.release()
+                self._refuse(conn)
+
+    def _refuse(self, conn: socket.socket) -> None:
+        """Answer at once, without a thread, when all connection slots are taken."""
+        with conn:
+            try:
+                conn.setblocking(False)
+                conn.send((json.dumps({"ok": False, "error": f"busy: {self.max_connections} requests already "
+                                       "being served, try again"}) + "\n").encode())
             except OSError:
                 pass
+        log.warning("control socket: connection refused, %d already being served", self.max_connections)
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                reply = self._reply(conn)
+                try:
+                    conn.settimeout(self.timeout)
+                    conn.sendall((encode_answer(reply) + "\n").encode())
+                except OSError:
+                    pass
+        finally:
+            self._slots.release()
 
     def _reply(self, conn: socket.socket) -> dict[str, Any]:
         data = b""
+        deadline = time.monotonic() + self.timeout  # for the whole request, not per recv (no slow drip)
         try:
-            while b"\n" not in data and len(data) <= MAX_REQUEST_BYTES:
-                chunk = conn.recv(4096)
+            while b"\n" not in data and len(data) <= self.max_request_bytes:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                conn.settimeout(remaining)
+                chunk = conn.recv(min(4096, self.max_request_bytes + 1 - len(data)))
                 if not chunk:
                     break
                 data += chunk
+        except TimeoutError:
+            return {"ok": False, "error": f"no complete request within {self.timeout:g} s"}
         except OSError as exc:
             return {"ok": False, "error": f"reading the request failed ({exc})"}
-        if len(data) > MAX_REQUEST_BYTES:
+        if len(data) > self.max_request_bytes:
             self._drain(conn)
+            return {"ok": False, "error": f"request larger than {self.max_request_bytes} bytes"}
         try:
-            request = parse_object(data, MAX_REQUEST_BYTES, "request")
+            request = parse_object(data, self.max_request_bytes, "request")
         except PayloadError as exc:
             message = str(exc)
             if "must be a JSON object" in message:
