@@ -75,15 +75,17 @@ START=$SECONDS
 log() { printf '\n== [%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 die() { echo "arm64_smoke: FAIL: $*" >&2; exit 1; }
 
-if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null; then
+if ! command -v qemu-aarch64-static >/dev/null || ! command -v debootstrap >/dev/null ||
+    ! command -v readelf >/dev/null; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    log "installing the Debian packages qemu-user-static debootstrap"
+    log "installing the Debian packages qemu-user-static debootstrap binutils"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends qemu-user-static debootstrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        qemu-user-static debootstrap binutils >/dev/null
 fi
-for tool in qemu-aarch64-static debootstrap dpkg sha256sum; do
-    command -v "$tool" >/dev/null || die "$tool not found: apt-get install qemu-user-static debootstrap"
+for tool in qemu-aarch64-static debootstrap dpkg sha256sum readelf; do
+    command -v "$tool" >/dev/null || die "$tool not found: apt-get install qemu-user-static debootstrap binutils"
 done
 "$HOST_PY" -m pip --version >/dev/null 2>&1 || die "$HOST_PY has no pip"
 [ -f "$LOCK" ] || die "$LOCK missing"
@@ -230,6 +232,21 @@ run_net emotiond-wheel "$HOST_PY" -m pip wheel --disable-pip-version-check --no-
 run emotiond-install "${VPY[@]}" "$PIP_WHL/pip" install --disable-pip-version-check --no-index --no-deps \
     --force-reinstall --no-compile "$WORK"/dist/emotiond-*.whl
 tail -n 1 "$WORK/emotiond-install.out"
+# The Pi 5's kernel uses 16 KiB pages: a shared object whose LOAD segments are aligned to less cannot
+# be mapped there. qemu-user runs with the host's 4 KiB pages, so check the alignment itself.
+log "page size: every ELF shared object in the venv must have LOAD segments aligned to >= 16 KiB (Pi 5)"
+printf '+ readelf -lW on each *.so* below %s\n' "$VENV"
+small=() aligns=()
+while IFS= read -r -d '' so; do
+    while read -r align; do
+        aligns+=("$align")
+        if [ $((align)) -lt 16384 ]; then small+=("${so#"$VENV"/} ($align)"); fi
+    done < <(readelf -lW "$so" 2>/dev/null | awk '$1 == "LOAD" {print $NF}' | sort -u)
+done < <(find "$VENV" -name '*.so*' -type f -print0)
+[ ${#aligns[@]} -gt 0 ] || die "no shared objects found in $VENV"
+echo "  shared objects by LOAD alignment: $(printf '%s\n' "${aligns[@]}" | sort | uniq -c | awk '{printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2}')"
+[ ${#small[@]} -eq 0 ] || die "aligned below 16 KiB, would not load on a Pi 5 kernel: ${small[*]}"
+
 SHARE=$VENV/share/emotiond
 CFG=$SHARE/config.toml
 EMOTIOND=("${VPY[@]}" "$VENV/bin/emotiond" -c "$CFG")
