@@ -19,7 +19,7 @@
 # "PASS: ... suite SUITE (aarch64 Python X.Y.Z glibc G), ..., interpreter NAME VERSION".
 #
 # Usage: scripts/arm64_smoke.sh [--suite bookworm|trixie] [--cache DIR] [--cpu MODEL] [--mirror URL]
-#                               [--clean] [--host-cpuinfo]
+#                               [--clean] [--host-cpuinfo] [--prepare-only]
 #   --suite NAME    which OS root and lock (default bookworm); CI runs both
 #   --cache DIR     where roots, wheels and venvs are kept between runs (default: .cache/arm64);
 #                   both suites may share one (their entries are named by suite and lock digest)
@@ -29,7 +29,9 @@
 #   --clean         delete this suite's cached root, wheels and venv first (CI starts from a fresh clone)
 #   --host-cpuinfo  leave the ARM CPU description out of the root (the runtimes then read the x86 host's
 #                   /proc/cpuinfo and crash: the emulation artefact); ai-edge-litert is then not required
-# Needs: the apt packages qemu-user-static and debootstrap (installed here when missing), network
+#   --prepare-only  build the root and download the wheels into the cache, then stop (CI prepares the
+#                   next suite this way while the first one runs)
+# Needs: the apt packages qemu-user-static, debootstrap and binutils (installed here when missing), network
 # access to PyPI and deb.debian.org, root (debootstrap), and a host Python with pip and numpy:
 # $PYTHON, else the project's .venv (scripts/setup_env.sh --dev), else python3.
 set -euo pipefail
@@ -41,6 +43,7 @@ SUITE=bookworm
 CLEAN=0
 CPU=cortex-a72
 CPU_FILES=1
+PREPARE_ONLY=0
 SDIST_ONLY="python_speech_features"   # pure Python, no wheel on PyPI: built into a py3-none-any wheel here
 if [ -n "${PYTHON:-}" ]; then HOST_PY=$PYTHON
 elif [ -x "$REPO/.venv/bin/python" ]; then HOST_PY=$REPO/.venv/bin/python
@@ -59,7 +62,8 @@ while [ $# -gt 0 ]; do
         --suite=*) SUITE=${1#*=}; shift ;;
         --clean) CLEAN=1; shift ;;
         --host-cpuinfo) CPU_FILES=0; shift ;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+        --prepare-only) PREPARE_ONLY=1; shift ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "arm64_smoke: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
 done
@@ -199,6 +203,10 @@ else
 fi
 wheels=("$WHEELS"/*.whl)
 echo "${#wheels[@]} wheels, $(du -sh "$WHEELS" | cut -f1)"
+if [ "$PREPARE_ONLY" = 1 ]; then
+    log "prepared: $SUITE root and wheels in $CACHE (--prepare-only)"
+    exit 0
+fi
 
 # --- 3. venv in the root; pip under the emulator installs the lock, then emotiond ----------------
 pip_wheels=("$ROOT"/usr/share/python-wheels/pip-*.whl)

@@ -28,7 +28,8 @@ usage: sudo scripts/install.sh [options]
   --force           install on an unsupported OS / architecture / Python too (with the lock file
                     of its Debian release if there is one, else setup.py's unpinned ranges)
   --os-release FILE read the OS from FILE instead of /etc/os-release (tests, image builds)
-  --machine ARCH    take ARCH as the architecture instead of `uname -m` (tests, image builds)
+  --machine ARCH    take ARCH as the architecture (arm64 or aarch64 are supported) instead of
+                    dpkg's (tests, image builds)
   -h, --help        this text
 EOF
 }
@@ -41,7 +42,7 @@ PYTHON=/usr/bin/python3
 EXTRAS="pi,gpio,display"
 WITH_BROKER=0 UNINSTALL=0 PURGE=0 DRY_RUN=0 DO_APT=1 DO_USER=1 DO_SYSTEMD=1 FORCE=0
 OS_RELEASE=/etc/os-release
-MACHINE=$(uname -m)
+MACHINE=""  # default: dpkg's architecture (a 32-bit userland on a 64-bit Pi kernel is armhf), else uname -m
 SERVICE_USER=emotiond
 GROUPS_NEEDED=(video audio gpio i2c)
 
@@ -138,7 +139,7 @@ fi
 #   codename  Python  lock file                   fallback when ai-edge-litert fails
 #   bookworm  3.11    requirements-pi.txt         tflite-runtime 2.14 (cp311 wheels; needs numpy<2)
 #   trixie    3.13    requirements-pi-trixie.txt  none (tflite-runtime has no wheel for 3.12/3.13)
-SUPPORTED="Raspberry Pi OS / Debian Bookworm (12) with Python 3.11, Trixie (13) with Python 3.13, both aarch64"
+SUPPORTED="Raspberry Pi OS / Debian Bookworm (12) with Python 3.11, Trixie (13) with Python 3.13, both 64-bit arm64 (aarch64)"
 
 os_field() {  # $1: a key of os-release; its value, unquoted ("" when absent)
     local line
@@ -173,9 +174,13 @@ check_platform() {
     if [ -n "$want_py" ] && [ "$python_version" != "$want_py" ]; then
         problems+=("$PYTHON is Python $python_version, $codename's lock file is for Python $want_py")
     fi
-    if [ "$MACHINE" != aarch64 ]; then
-        problems+=("the architecture is $MACHINE, not aarch64")
+    if [ -z "$MACHINE" ]; then
+        MACHINE=$(dpkg --print-architecture 2>/dev/null || uname -m)
     fi
+    case "$MACHINE" in
+        arm64|aarch64) ;;
+        *) problems+=("the architecture is $MACHINE, not arm64 (aarch64)") ;;
+    esac
     if [ -n "$lock_name" ]; then
         LOCK=$SOURCE/$lock_name
         [ -f "$LOCK" ] || die "$LOCK is missing from this checkout"

@@ -72,6 +72,8 @@ def test_bookworm_uses_requirements_pi_and_plans_the_tflite_runtime_fallback(tmp
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "ok:   Debian GNU/Linux 12 (bookworm) aarch64, Python 3.11: dependencies from requirements-pi.txt" in out
+    arm64 = _dry_run(tmp_path, "bookworm", PY311, machine="arm64")  # dpkg's name for it
+    assert arm64.returncode == 0 and "(bookworm) arm64, Python 3.11: dependencies from" in arm64.stdout
     assert "note: unsupported" not in out and result.stderr == ""
     assert _pip_line(out).endswith(f"'{REPO}[pi,gpio,display]' --constraint {REPO}/requirements-pi.txt")
     assert "on failure install tflite-runtime (pinned by requirements-pi.txt) and test it" in out
@@ -110,10 +112,14 @@ def test_trixie_with_the_wrong_python_is_refused_then_forced(tmp_path: Path) -> 
 @pytest.mark.skipif(PY311 is None, reason="needs a python3.11")
 def test_wrong_architecture_is_refused_with_what_is_supported(tmp_path: Path) -> None:
     assert PY311 is not None
+    # a 32-bit Raspberry Pi OS on a 64-bit kernel: uname says aarch64, dpkg says armhf
+    armhf = _dry_run(tmp_path, "bookworm", PY311, machine="armhf")
+    assert armhf.returncode == 1
+    assert "unsupported platform: the architecture is armhf, not arm64 (aarch64)" in armhf.stderr
     result = _dry_run(tmp_path, "bookworm", PY311, machine="x86_64")
     assert result.returncode == 1
-    assert "unsupported platform: the architecture is x86_64, not aarch64" in result.stderr
-    assert "Bookworm (12) with Python 3.11, Trixie (13) with Python 3.13, both aarch64" in result.stderr
+    assert "unsupported platform: the architecture is x86_64, not arm64 (aarch64)" in result.stderr
+    assert "Bookworm (12) with Python 3.11, Trixie (13) with Python 3.13, both 64-bit arm64 (aarch64)" in result.stderr
 
 
 def test_unknown_os_is_refused_and_forced_installs_unpinned(tmp_path: Path) -> None:
