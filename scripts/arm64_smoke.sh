@@ -29,6 +29,7 @@
 #   --clean         delete this suite's cached root, wheels and venv first (CI starts from a fresh clone)
 #   --host-cpuinfo  leave the ARM CPU description out of the root (the runtimes then read the x86 host's
 #                   /proc/cpuinfo and crash: the emulation artefact); ai-edge-litert is then not required
+#                   (bookworm falls back to tflite-runtime; trixie, with no fallback, fails)
 #   --prepare-only  build the root and download the wheels into the cache, then stop (CI prepares the
 #                   next suite this way while the first one runs)
 # Needs: the apt packages qemu-user-static, debootstrap and binutils (installed here when missing), network
@@ -63,7 +64,7 @@ while [ $# -gt 0 ]; do
         --clean) CLEAN=1; shift ;;
         --host-cpuinfo) CPU_FILES=0; shift ;;
         --prepare-only) PREPARE_ONLY=1; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
         *) echo "arm64_smoke: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
 done
