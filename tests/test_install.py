@@ -1,7 +1,10 @@
 """scripts/install.sh: shellcheck-clean, a dry run that changes nothing, and the real thing below --root.
 
 The real run creates a venv with this machine's Python and pip-installs a snapshot of the checkout
-into it (about half a minute), then checks that a second run has nothing to do.
+into it (about half a minute), then checks that a second run has nothing to do, then makes
+ai-edge-litert crash and checks the fallback (Bookworm) and the error without one (Trixie's lock).
+This machine is no Pi (x86-64), so every run passes --force; the platform choice itself is tested
+in test_install_platform.py.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "install.sh"
-BASE = ["--no-apt", "--no-user", "--python", sys.executable]
+BASE = ["--no-apt", "--no-user", "--python", sys.executable, "--force"]
 
 
 def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
 
 
-def _run(script: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PIP_NO_INPUT": "1"}
+def _run(
+    script: Path, *args: str, timeout: float = 600, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PIP_NO_INPUT": "1", **(env_extra or {})}
     return subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -43,8 +48,8 @@ def test_help_and_unknown_options() -> None:
 
 def test_dry_run_prints_the_whole_plan_and_changes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    first = _run(SCRIPT, "--dry-run", "--root", str(root), "--with-broker")
-    second = _run(SCRIPT, "--dry-run", "--root", str(root), "--with-broker")
+    first = _run(SCRIPT, "--dry-run", "--root", str(root), "--with-broker", "--force")
+    second = _run(SCRIPT, "--dry-run", "--root", str(root), "--with-broker", "--force")
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout  # nothing changed between the runs
     assert not root.exists()
@@ -110,6 +115,34 @@ def test_real_install_below_a_root_then_nothing_to_do_then_uninstall(tmp_path: P
     assert config.read_text().endswith("# local edit\n")  # an existing config is never overwritten
     assert _tree(root) == before
     assert "nothing to do" in _run(script, *args, "--dry-run").stdout
+
+    # ai-edge-litert made to crash: a package of that name first on the path that dies with SIGSEGV
+    shim = tmp_path / "crashing-litert" / "ai_edge_litert"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("")
+    (shim / "interpreter.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    crash = {"PYTHONPATH": os.pathsep.join(filter(None, [str(shim.parent), os.environ.get("PYTHONPATH")]))}
+    fallback = _run(script, *args, env_extra=crash)
+    assert fallback.returncode == 0, fallback.stdout[-3000:] + fallback.stderr[-3000:]
+    out = fallback.stdout
+    assert "model self-test failed with ai-edge-litert (ai-edge-litert: ai_edge_litert: FAILED" in out
+    assert "crashed: killed by SIGSEGV" in out
+    assert " -m pip install --disable-pip-version-check --no-input " in out and "tflite-runtime" in out
+    assert "ok:   model self-test passes with tflite-runtime" in out
+    again = _run(script, *args, env_extra=crash)  # the fallback in place: nothing to do
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout + again.stderr
+    assert "passes with tflite-runtime (ai-edge-litert fails on this device: " in again.stdout
+
+    # Trixie's lock has no fallback: the crash is a clear error naming what was tried
+    os_release = tmp_path / "os-release-trixie"
+    os_release.write_text("PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nVERSION_CODENAME=trixie\nID=debian\n")
+    trixie = _run(script, *args, "--os-release", str(os_release), env_extra=crash)
+    assert trixie.returncode == 1, trixie.stdout[-3000:] + trixie.stderr[-3000:]
+    assert "requirements-pi-trixie.txt" in trixie.stdout
+    error = trixie.stderr.strip().splitlines()[-1]
+    assert error.startswith("install.sh: error: the model self-test failed with ai-edge-litert, the only interpreter")
+    assert "tried ai-edge-litert: ai_edge_litert: FAILED" in error and "SIGSEGV" in error
+    assert "Traceback" not in trixie.stderr
 
     gone = _run(script, *args, "--uninstall")
     assert gone.returncode == 0, gone.stderr
