@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from emotiond.cli import main
-from emotiond.config import EX_CONFIG, Config, ConfigError, config_from_mapping, load_config
+from emotiond.config import Config, ConfigError, config_from_mapping, load_config
+from emotiond.exitcodes import EX_CONFIG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
