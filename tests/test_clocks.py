@@ -24,7 +24,7 @@ def face(ts: float, mono: float | None) -> EmotionEvent:
 
 
 def voice(ts: float, mono: float | None) -> AudioEvent:
-    return AudioEvent("gpio", "ok", 2.0, prediction=pred("sad"), timestamp=ts, monotonic=mono)
+    return AudioEvent("gpio", "ok", 2.0, prediction=pred("sad"), timestamp=ts, monotonic=mono, validated=True)
 
 
 @pytest.mark.parametrize("wall_step", [-3600.0, 0.0, 3600.0])
