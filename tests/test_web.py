@@ -49,7 +49,7 @@ def test_an_unreadable_face_is_red_with_its_reason() -> None:
 
 def _frames(stream, n: int) -> list[bytes]:
     """Read n JPEG parts of a multipart/x-mixed-replace response."""
-    parts = []
+    parts: list[bytes] = []
     while len(parts) < n:
         line = stream.readline()
         assert line, "stream ended"
@@ -135,8 +135,8 @@ def _post(url: str, body: dict, headers: dict[str, str] | None = None) -> tuple[
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
-        body = err.read()
-        return err.code, json.loads(body) if err.headers["Content-Type"] == "application/json" else {}
+        raw = err.read()
+        return err.code, json.loads(raw) if err.headers["Content-Type"] == "application/json" else {}
 
 
 def test_state_is_the_mqtt_state_document_and_privacy_posts_toggle_it(running) -> None:

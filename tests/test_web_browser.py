@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from chromium import Browser, find_chromium
 from emotiond.cli import _build_daemon
 from emotiond.config import AudioConfig, CameraConfig, Config, OutputConfig, TriggersConfig, WebConfig
 from emotiond.web.server import WebView
+
+from chromium import Browser, find_chromium
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = find_chromium()
