@@ -125,6 +125,8 @@ def test_privacy_hides_the_picture(dashboard, browser: Browser, shots: Path) -> 
     assert browser.js("getComputedStyle(document.getElementById('cam')).display") == "none"
     assert browser.js("document.getElementById('cam').hasAttribute('src')") is False
     assert "Privacy mode is on" in browser.js("document.getElementById('private').innerText")
+    assert browser.js("document.getElementById('facelist').children.length") == 0  # no stale faces either
+    assert browser.js("document.getElementById('faces').textContent") == "privacy mode"
     browser.screenshot(shots / "dashboard-privacy.png")
     browser.js("document.getElementById('privacy').click()")
     assert browser.wait_for("!document.body.classList.contains('privacy')")
