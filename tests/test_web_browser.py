@@ -114,6 +114,7 @@ def test_listen_records_and_shows_the_voice(dashboard, browser: Browser, shots: 
     assert "validated" in meta and "s ago" in meta
     assert browser.wait_for("document.getElementById('fused').textContent !== '-'")  # fused with the voice
     assert "valence" in browser.js("document.getElementById('fusedmeta').textContent")
+    assert browser.wait_for("points.length >= 2 && new Set(points.map(p => Math.floor(p.t))).size === points.length")
     browser.screenshot(shots / "dashboard-voice.png")
 
 

@@ -78,7 +78,8 @@ class LiveState:
                     self._fused = event.fused.to_dict()
                     self._fused.pop("features", None)
                 point = point_of(event)
-                if self._points and point.timestamp - self._points[-1].timestamp < POINT_SPACING:
+                bucket = point.timestamp // POINT_SPACING
+                if self._points and self._points[-1].timestamp // POINT_SPACING == bucket:
                     self._points[-1] = point  # the newest value within one spacing wins
                 else:
                     self._points.append(point)
