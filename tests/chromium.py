@@ -84,7 +84,12 @@ class Browser:
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
-            value = self.js(expression)
+            try:
+                value = self.js(expression)
+            except RuntimeError as exc:  # e.g. the previous document is still shown after a navigate
+                value = str(exc)
+                time.sleep(0.1)
+                continue
             if value:
                 return value
             time.sleep(0.1)

@@ -145,3 +145,11 @@ def test_without_a_terminal_nothing_reads_stdin(monkeypatch: pytest.MonkeyPatch,
     os.close(w)
     monkeypatch.setattr(sys, "stdin", None)
     assert TerminalKeys.for_stdin() is None
+
+
+def test_demo_takes_the_keys_too() -> None:
+    child = Child(["demo", "--audio", "none"])
+    child.wait_event(lambda e: e["type"] == "emotion")
+    child.press("q")
+    assert child.exit_status() == 0
+    assert "keys: a = listen" in child.output

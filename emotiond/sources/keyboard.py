@@ -57,9 +57,13 @@ class TerminalKeys:
 
     @classmethod
     def for_stdin(cls) -> TerminalKeys | None:
-        """The component when stdin is a terminal; None otherwise (systemd, pipes, files)."""
+        """The component when stdin is a terminal we run in the foreground of; None otherwise
+        (systemd, pipes, files, or `emotiond run &`, which SIGTTOU would stop at the first tcsetattr)."""
         try:
-            return cls() if sys.stdin is not None and sys.stdin.isatty() else None
+            if sys.stdin is None or not sys.stdin.isatty():
+                return None
+            fd = sys.stdin.fileno()
+            return cls() if os.tcgetpgrp(fd) == os.getpgrp() else None
         except (OSError, ValueError):
             return None
 
