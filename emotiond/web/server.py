@@ -94,7 +94,6 @@ class WebView:
         self._server: _BoundedServer | None = None
         self._thread: threading.Thread | None = None
         self._viewers = threading.BoundedSemaphore(self.web.max_viewers)
-        self.viewers = 0
 
     @property
     def port(self) -> int | None:
@@ -162,7 +161,6 @@ class WebView:
             handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
             handler.send_header("Cache-Control", "no-cache, private")
             handler.end_headers()
-            self.viewers += 1
             period = 1.0 / self.web.fps
             seq = -1
             while not self._stop.is_set():
@@ -177,7 +175,6 @@ class WebView:
         except OSError:
             pass  # the viewer went away or stalled past request_timeout
         finally:
-            self.viewers = max(0, self.viewers - 1)
             self._viewers.release()
 
     def serve_events(self, handler: BaseHTTPRequestHandler) -> None:
