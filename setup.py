@@ -10,7 +10,7 @@ setup(
     description="Headless emotion-recognition daemon for Raspberry Pi-class devices (face + voice, MQTT)",
     python_requires=">=3.11",
     packages=find_packages(include=["emotiond", "emotiond.*"]),
-    package_data={"emotiond": ["schemas/*.json"]},
+    package_data={"emotiond": ["schemas/*.json", "web/page.html"]},
     data_files=[
         ("share/emotiond/models", sorted(glob("models/*.tflite") + glob("models/*.json") + glob("models/*.npz") + glob("models/*.md"))),
         ("share/emotiond", ["config.toml"]),

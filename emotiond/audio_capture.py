@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 3.0  # how long stop() lets an in-flight recording finish
 
-TRIGGER_NAMES = ("gpio", "mqtt", "signal", "socket", "cli", "demo", "command")
+TRIGGER_NAMES = ("gpio", "mqtt", "signal", "socket", "cli", "demo", "command", "web", "keyboard")
 
 
 class AudioCapture:

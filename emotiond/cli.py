@@ -160,11 +160,20 @@ def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = 
         display = DisplaySink(config.display)
         daemon.sinks.append(display)
         daemon.components.append(display)
-    if config.debug_view.enabled:  # MJPEG stream of the camera with face boxes (docs/raspberry-pi.md)
-        from emotiond.sinks.debug_view import DebugView
+    if config.web.enabled:  # the dashboard: picture, events, state, Listen and privacy (docs/web.md)
+        from emotiond.web.server import WebView
 
-        daemon.components.append(DebugView(config.debug_view))
+        daemon.components.append(WebView(config))
     return daemon
+
+
+def _add_terminal_keys(daemon: Daemon) -> None:
+    """The seed's a/p/q keys when stdin is a terminal; nothing reads stdin otherwise."""
+    from emotiond.sources.keyboard import TerminalKeys
+
+    keys = TerminalKeys.for_stdin()
+    if keys is not None:
+        daemon.components.append(keys)
 
 
 def _install_signal_handlers(daemon: Daemon) -> None:
@@ -181,7 +190,11 @@ def _install_signal_handlers(daemon: Daemon) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
+    if not config.output.stdout and sys.stdin.isatty() and sys.stdout.isatty():
+        # a person at a terminal (the seed's live view): show the events; systemd and pipes never get here
+        config = dataclasses.replace(config, output=dataclasses.replace(config.output, stdout=True))
     daemon = _build_daemon(config, config_path=args.config)
+    _add_terminal_keys(daemon)
     from emotiond.watchdog import SystemdWatchdog
 
     # Appended last so it is stopped first: STOPPING=1 goes out as soon as shutdown begins.
@@ -206,6 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config, clip_seconds = demo_config(config, args.audio)  # the sample WAV as a triggered clip
     daemon = _build_daemon(config, lossless=True, pace_files=False)
     attach_demo_clip(daemon, clip_seconds)
+    _add_terminal_keys(daemon)
     _install_signal_handlers(daemon)
     return daemon.run()
 
@@ -240,11 +254,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 # --- entry point ---------------------------------------------------------------------------------
 
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """Options valid before or after the subcommand. SUPPRESS defaults: a subcommand that does not
+    see the option leaves the value given before it alone (``emotiond -c FILE run``)."""
+    parser.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                        help="config file (default: /etc/emotiond/config.toml, else the shipped config.toml)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=argparse.SUPPRESS,
+                        help="overrides output.log_level")
+    parser.add_argument("-v", "--verbose", dest="log_level", action="store_const", const="debug",
+                        default=argparse.SUPPRESS, help="same as --log-level debug")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotiond", description="Headless emotion-recognition daemon.")
     parser.add_argument("--version", action="version", version=f"emotiond {__version__}")
-    parser.add_argument("-c", "--config", help="config file (default: /etc/emotiond/config.toml, else the shipped config.toml)")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides output.log_level")
+    _add_global_options(parser)
+    parser.set_defaults(config=None, log_level=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run the daemon")
@@ -298,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
     p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     p.set_defaults(func=cmd_analyze)
+    for subparser in sub.choices.values():
+        _add_global_options(subparser)
     return parser
 
 

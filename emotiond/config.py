@@ -8,6 +8,7 @@ Environment variables ``EMOTIOND_<SECTION>__<KEY>`` override single keys (value 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import sys
@@ -30,6 +31,7 @@ DEFAULT_MODELS_DIR = next(
     PACKAGE_DIR.parent / "models",
 )
 ENV_PREFIX = "EMOTIOND_"
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -128,13 +130,44 @@ class DisplayConfig:
     refresh_seconds: float = field(default=0.5, metadata=_range(0.05, 60.0))
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other host name may resolve to a public address
+
+
 @dataclass(frozen=True)
-class DebugViewConfig:
-    enabled: bool = False
+class WebConfig:
+    """The web dashboard (emotiond.web): camera with boxes, voice, fusion, timeline; see docs/web.md."""
+
+    enabled: bool = False  # off by default: it shows the camera picture to whoever can connect
     host: str = field(default="127.0.0.1", metadata=REQUIRED)
     port: int = field(default=8088, metadata=_range(0, 65535))
+    password_env: str = ""  # HTTP Basic, user "emotiond"; required beyond loopback
+    password_file: str = ""  # relative names are looked up in $CREDENTIALS_DIRECTORY (systemd)
     fps: float = field(default=5.0, metadata=_range(0.2, 30.0))
     jpeg_quality: int = field(default=70, metadata=_range(10, 95))
+    max_viewers: int = field(default=4, metadata=_range(1, 64))  # open picture streams and event streams, each
+    max_connections: int = field(default=16, metadata=_range(2, 256))
+    request_timeout: float = field(default=10.0, metadata=_range(1.0, 600.0))
+    history_seconds: float = field(default=300.0, metadata=_range(10.0, 3600.0))  # the page's timeline
+
+    def validate(self) -> None:
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        if self.enabled and not is_loopback(self.host) and not (self.password_env or self.password_file):
+            raise ValueError(f"host {self.host!r} is reachable beyond this machine: set password_env or password_file")
+        if self.max_viewers * 2 > self.max_connections:
+            raise ValueError(f"max_connections ({self.max_connections}) must leave room for 2 x max_viewers ({self.max_viewers})")
 
 
 @dataclass(frozen=True)
@@ -284,7 +317,7 @@ class Config:
     mqtt: MqttConfig = MqttConfig()
     health: HealthConfig = HealthConfig()
     display: DisplayConfig = DisplayConfig()
-    debug_view: DebugViewConfig = DebugViewConfig()
+    web: WebConfig = WebConfig()
     audio: AudioConfig = AudioConfig()
     triggers: TriggersConfig = TriggersConfig()
     fusion: FusionConfig = FusionConfig()
@@ -420,12 +453,29 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
     return merged
 
 
+DEPRECATED_SECTIONS = {"debug_view": "web"}  # old name -> new name; same keys; accepted until 0.3
+
+
+def _migrate(data: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
+    """Rename deprecated sections (``[debug_view]`` is now ``[web]``), logging one note each."""
+    out = dict(data)
+    for old, new in DEPRECATED_SECTIONS.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise ConfigError(f"{origin}: [{old}] is the old name of [{new}]: keep only [{new}]")
+        log.warning("%s: [%s] is deprecated, read as [%s] (rename it; the keys are the same)", origin, old, new)
+        out[new] = out.pop(old)
+    return out
+
+
 def config_from_mapping(
     data: Mapping[str, Any], origin: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> Config:
+    data = _migrate(data, origin)
     if environ is not None and any(k.startswith(ENV_PREFIX) and "__" in k for k in environ):
         _build(Config, data, origin, "")  # mistakes in the file are reported against the file
-        data = apply_env_overrides(dict(data), environ)
+        data = _migrate(apply_env_overrides(dict(data), environ), f"{origin} with EMOTIOND_* overrides")
         origin = f"{origin} with EMOTIOND_* overrides"
     return _build(Config, data, origin, "")
 

@@ -101,6 +101,8 @@ class ComponentContext(Protocol):
 
     def add_frame_listener(self, listener: FrameListener) -> None: ...
 
+    def add_event_listener(self, listener: Callable[[Event], None]) -> None: ...
+
     def add_loop_hook(self, hook: Callable[[ComponentContext], None]) -> None: ...
 
     def on_config_change(self, listener: Callable[[Config], None]) -> None: ...
@@ -140,6 +142,8 @@ class DaemonContext:
         self.snapshot_target: SnapshotTarget | None = None
         self.frame_listeners: list[FrameListener] = []  # called with each analysed frame; must only store
         self.loop_hooks: list[Callable[[ComponentContext], None]] = []  # once per main-loop turn (watchdog)
+        # every event after the sinks, on the dispatcher thread (the web dashboard); must only store
+        self.event_listeners: list[Callable[[Event], None]] = []
         self.config_listeners: list[Callable[[Config], None]] = []  # after a reload applied settings
 
     # --- read ---------------------------------------------------------------------------------
@@ -204,6 +208,9 @@ class DaemonContext:
 
     def add_frame_listener(self, listener: FrameListener) -> None:
         self.frame_listeners.append(listener)
+
+    def add_event_listener(self, listener: Callable[[Event], None]) -> None:
+        self.event_listeners.append(listener)
 
     def add_loop_hook(self, hook: Callable[[ComponentContext], None]) -> None:
         self.loop_hooks.append(hook)

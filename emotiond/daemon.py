@@ -124,6 +124,11 @@ class Daemon:
                         sink.handle(ev)
                     except Exception:  # one broken sink must not silence the others
                         log.exception("sink %s failed", type(sink).__name__)
+                for listener in self.context.event_listeners:
+                    try:
+                        listener(ev)
+                    except Exception:
+                        log.exception("event listener %s failed", getattr(listener, "__qualname__", listener))
 
     @staticmethod
     def _run_stage(stage: Stage, event: Event) -> list[Event]:

@@ -156,7 +156,7 @@ class AudioEvent(Event):
     """
 
     type: ClassVar[str] = "audio"
-    trigger: str  # gpio | mqtt | signal | socket | cli | demo
+    trigger: str  # gpio | mqtt | signal | socket | cli | demo | command | web | keyboard
     status: str
     duration: float = 0.0  # seconds of audio captured
     prediction: Prediction | None = None  # in the common 7-class space (see fusion.labels)

@@ -160,3 +160,17 @@ class StateTracker:
         if commit is not None:
             waits.append(commit)
         return max(0.0, min(waits))
+
+
+def state_document(
+    tracker: StateTracker, *, audio_age: float | None, privacy: bool, dropped_events: int, timestamp: float
+) -> dict[str, Any]:
+    """The ``state`` document (schemas/state.json): MQTT publishes it, the web dashboard serves it."""
+    body = tracker.snapshot()
+    body.update(
+        audio_age=None if audio_age is None else round(audio_age, 1),
+        privacy=privacy,
+        dropped_events=dropped_events,
+        timestamp=round(timestamp, 3),
+    )
+    return body

@@ -24,7 +24,7 @@ from emotiond.events import (
     PrivacyEvent,
 )
 from emotiond.sinks.mqtt.discovery import Topics
-from emotiond.sinks.mqtt.state import LabelChange, LabelDwell, Observation, StateTracker
+from emotiond.sinks.mqtt.state import LabelChange, LabelDwell, Observation, StateTracker, state_document
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,6 @@ class Translator:
     # --- the retained state -------------------------------------------------------------------
     def state_payload(self, now: float, wall: float, dropped: int) -> str:
         """The ``state`` body: the tracker's snapshot plus audio age, privacy and the drop count."""
-        body = self.tracker.snapshot()
-        body.update(
-            audio_age=None if self._last_audio is None else round(now - self._last_audio, 1),
-            privacy=self.privacy,
-            dropped_events=dropped,
-            timestamp=round(wall, 3),
-        )
-        return compact(body)
+        audio_age = None if self._last_audio is None else now - self._last_audio
+        return compact(state_document(self.tracker, audio_age=audio_age, privacy=self.privacy,
+                                      dropped_events=dropped, timestamp=wall))
