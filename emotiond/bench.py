@@ -50,7 +50,7 @@ TARGETS_DECODE = {
     "wake_up_max_ms": 200.0,  # a face walking into an idle room: first full frame -> FaceAppeared
 }
 IDLE_WARMUP_S = 3.0  # the empty-room run is measured after this: the daemon starts awake
-WAKE_VISITS = 3  # the wake-up run lasts at least this many loops of the visitor clip
+WAKE_VISITS = 4  # the wake-up run lasts at least this many loops of the visitor clip
 AUDIO_CLIP_SECONDS = 2.0
 AUDIO_CAPTURE_RATE = 16000  # what a USB microphone typically delivers; the classifier resamples
 
@@ -207,7 +207,7 @@ class RoomClip:
 
 
 ROOM_EMPTY_S = 2.0  # wake-up clip: empty room, then the visitor walks in ...
-ROOM_ENTER_S = 0.5  # ... from the left edge over this long (about 400 px/s: walking pace) ...
+ROOM_ENTER_S = 0.5  # ... edge to fully in over this long (its own width: ~370 px/s, walking pace) ...
 ROOM_STAY_S = 1.0  # ... stays, then walks out to the right over ROOM_ENTER_S
 ROOM_NOISE = 2.0  # grey levels of per-frame sensor noise: a camera's picture is never still
 
@@ -244,28 +244,33 @@ def compose_room_clip(out: Path, width: int, height: int, fps: float, visitor: b
         tile = cv2.resize(portrait, None, fx=0.8 * height / 2 / portrait.shape[0], fy=0.8 * height / 2 / portrait.shape[0],
                           interpolation=cv2.INTER_AREA).astype(np.float32)
     th, tw = tile.shape[:2] if tile is not None else (0, 0)
-    walk = max(2, round(ROOM_ENTER_S * fps))
+    walk = max(2, round(ROOM_ENTER_S * fps))  # frames from the first sliver of face to all of it
     enter = round(ROOM_EMPTY_S * fps)
     stay = round(ROOM_STAY_S * fps)
-    n = max(2, round(seconds * fps)) if tile is None else enter + 2 * walk + stay + enter
     xs: dict[int, int] = {}
+    i = enter
     if tile is not None:
-        x_in = (width - tw) // 2
-        for k in range(walk + 1):  # from just outside the left edge to the middle, then on out to the right
-            xs[enter + k] = int(-tw + (x_in + tw) * k / walk)
-        for k in range(stay):
-            xs[enter + walk + k] = x_in
-        for k in range(walk):
-            xs[enter + walk + stay + k] = int(x_in + (width - x_in) * (k + 1) / walk)
+        x_in, speed = (width - tw) // 2, tw / walk  # walking pace: the face's own width in ROOM_ENTER_S
+        x = -tw + speed
+        while x < x_in:
+            xs[i], i, x = int(x), i + 1, x + speed
+        for _ in range(stay):
+            xs[i], i = x_in, i + 1
+        x = x_in + speed
+        while x < width:
+            xs[i], i, x = int(x), i + 1, x + speed
+    # the empty tail is not a multiple of 5 or 15 frames, so each loop the visitor meets the detection
+    # schedule and the idle rate at a different phase
+    n = max(2, round(seconds * fps)) if tile is None else i + enter + 7
     y = (height - th) // 2
-    first_full = min((i for i, x in xs.items() if x >= 0), default=None)
-    enter_start = min((i for i, x in xs.items() if x > -tw), default=None)
-    for i in range(n):
+    first_full = min((k for k, pos in xs.items() if pos >= 0), default=None)
+    enter_start = min((k for k, pos in xs.items() if pos > -tw), default=None)
+    for k in range(n):
         frame = background.copy()
-        x = xs.get(i)
-        if tile is not None and x is not None and -tw < x < width:
-            a, b = max(0, x), min(width, x + tw)
-            frame[y : y + th, a:b] = tile[:, a - x : b - x]
+        pos = xs.get(k)
+        if tile is not None and pos is not None and -tw < pos < width:
+            a, b = max(0, pos), min(width, pos + tw)
+            frame[y : y + th, a:b] = tile[:, a - pos : b - pos]
         frame += rng.normal(0.0, ROOM_NOISE, frame.shape).astype(np.float32)
         writer.write(np.clip(frame, 0, 255).astype(np.uint8))
     writer.release()
@@ -376,16 +381,16 @@ def _instrument(pipeline: Any, log: _FrameLog) -> None:
         counter["classified"] += 1
         return out
 
-    def timed_process(frame: np.ndarray, timestamp: float | None = None) -> list:
+    def timed_process(frame: np.ndarray, timestamp: float | None = None, index: int | None = None) -> list:
         before = counter["classified"]
         t0 = time.perf_counter()
-        events = process(frame, timestamp)
+        events = process(frame, timestamp, index)
         t1 = time.perf_counter()
         log.process.append(t1 - t0)
         log.ends.append(t1)
         log.cpu_ends.append(time.process_time())
         times = pipeline.times
-        if counter["frame"] % pipeline.detect_every == 0:
+        if times.detected:
             log.detect.append(times.detect)
         log.track.append(times.track)
         if counter["classified"] > before:
