@@ -80,19 +80,31 @@ class MotionGate:
         self.idle_after = idle_after
         self.idle = False  # start awake: a new camera is looked at properly first
         self.wakes = 0  # times motion or a face ended an idle spell
-        self._last: int | None = None  # source index of the last frame analysed
+        # source index of the last frame analysed: written by ``observe`` while awake and by ``wants``
+        # (the capture thread's claim) while idle, never by both at once
+        self._last: int | None = None
         self._watched: int | None = None  # source index of the last frame given to the detector
         self._still = 0  # analysed frames in a row with no face and no motion
 
     def wants(self, index: int) -> bool:
-        """Should the frame at this source index be decoded and analysed? (Called from the capture thread.)"""
+        """Should the frame at this source index be decoded and analysed? (Called from the capture thread.)
+
+        While idle, a yes claims the frame at once, so the frames after it are skipped even before
+        it has been analysed; asking again about a claimed frame (the main thread does) is still
+        yes. Index 0 is a new source (a reconnected camera): it is always wanted."""
+        if not self.idle:
+            return True
         last = self._last
-        return not self.idle or last is None or index < last or index - last >= self.stride
+        if last is None or index == 0 or index - last >= self.stride:
+            self._last = index
+            return True
+        return index <= last
 
     def observe(self, index: int, frame_bgr: np.ndarray, faces_tracked: int) -> bool:
         """Note that the frame at ``index`` is being analysed; True when it shows motion. Motion is
         only looked for with no face tracked: then it is what decides between idle and awake."""
-        self._last = index
+        if not self.idle:  # while idle, ``wants`` (whichever thread asked first) has claimed it already
+            self._last = index
         if faces_tracked:
             self._watched = None  # the background is stale by the time the faces are gone
             return False
