@@ -95,8 +95,8 @@ class FacePipeline:
         return self.gate is not None and self.gate.idle
 
     def wants(self, index: int) -> bool:
-        """Whether the source frame at ``index`` needs decoding (the capture thread asks; thread-safe
-        enough: it only reads two numbers the main thread writes)."""
+        """Whether the source frame at ``index`` needs decoding. The capture thread asks; the gate
+        keeps the two threads' writes apart (see ``MotionGate.wants``)."""
         return self.gate is None or self.gate.wants(index)
 
     def process(self, frame_bgr: np.ndarray, timestamp: float | None = None, index: int | None = None) -> list[Event]:
