@@ -271,7 +271,7 @@ def compose_room_clip(out: Path, width: int, height: int, fps: float, visitor: b
         if tile is not None and pos is not None and -tw < pos < width:
             a, b = max(0, pos), min(width, pos + tw)
             frame[y : y + th, a:b] = tile[:, a - pos : b - pos]
-        frame += rng.normal(0.0, ROOM_NOISE, frame.shape).astype(np.float32)
+        frame += ROOM_NOISE * rng.standard_normal(frame.shape, dtype=np.float32)
         writer.write(np.clip(frame, 0, 255).astype(np.uint8))
     writer.release()
     return RoomClip(n, enter_start, first_full)
@@ -840,7 +840,6 @@ def run_bench(config: Any, options: BenchOptions, config_path: str | None = None
         paced["decode_only"] = run_decode_only(make_source, paced=True, rate=options.rate,
                                                seconds=options.seconds, size=size)
         paced["x_decode"] = ratio(paced["cores"], paced["decode_only"]["cores"])
-        idle = bench_idle(config, options, Path(tmp), size, progress) if options.idle else None
     rss_video = peak_rss_mb()
     progress("audio path")
     audio = bench_audio(config, options.audio_runs)
@@ -852,11 +851,13 @@ def run_bench(config: Any, options: BenchOptions, config_path: str | None = None
         "ready": ready,
         "flat_out": fast,
         "sustained": paced,
-        "idle": idle,
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_video_only": rss_video,
         "audio": audio,
     })
+    # last, so the peak RSS above is the daemon's, not that of composing and running five more modes
+    with tempfile.TemporaryDirectory(prefix="emotiond-bench-") as tmp:
+        result["idle"] = bench_idle(config, options, Path(tmp), size, progress) if options.idle else None
     result["targets"] = judge(result)
     result["decode_targets"] = judge_decode(result)
     return result
