@@ -71,7 +71,10 @@ class MotionGate:
     analysed frames): only one source frame in ``stride``, each still checked for motion and faces.
 
     Driven by source frame indices, so it works the same when the caller analyses every frame it
-    is given (files, tests) and when the capture thread skips unwanted frames undecoded.
+    is given (files, tests) and when the capture thread skips unwanted frames undecoded. With a
+    camera the capture thread waits a frame period between questions, far longer than analysing an
+    idle frame takes; a file read flat out (``lossless``, unpaced) can have skipped a few more
+    frames by the time the wake is seen.
     """
 
     def __init__(self, detector: MotionDetector, fps: float, idle_fps: float, idle_after: int) -> None:
