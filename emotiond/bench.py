@@ -43,6 +43,14 @@ TARGETS = {
     "peak_rss_mb": 150.0,
     "ready_s": 2.0,  # process start -> models loaded
 }
+# issue 15's targets, as ratios to decoding the same frames in the same run
+TARGETS_DECODE = {
+    "paced_x_decode": 4.0,  # with 4 faces at 30 fps
+    "empty_room_x_decode": 1.0,
+    "wake_up_max_ms": 200.0,  # a face walking into an idle room: first full frame -> FaceAppeared
+}
+IDLE_WARMUP_S = 3.0  # the empty-room run is measured after this: the daemon starts awake
+WAKE_VISITS = 4  # visits the wake-up run sees through (1 with --seconds under 5)
 AUDIO_CLIP_SECONDS = 2.0
 AUDIO_CAPTURE_RATE = 16000  # what a USB microphone typically delivers; the classifier resamples
 
@@ -64,6 +72,7 @@ class BenchOptions:
     mqtt: str | None = None  # HOST:PORT to publish through the MQTT sink as well
     audio_runs: int = 20
     probe_ready: bool = True  # start a fresh interpreter to time readiness
+    idle: bool = True  # also the empty-room and wake-up scenarios
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -180,16 +189,108 @@ def compose_clip(out: Path, faces: int, width: int, height: int, fps: float, sec
     return n
 
 
-class TimedSource:
-    """Wraps the real frame source: times each read (decode), resizes to the bench size, and
-    reports the rate the grabber paces at (``rate``), whatever the file says."""
+@dataclass(frozen=True)
+class RoomClip:
+    """A composed empty-room clip; with a visitor, where in the loop they walk in."""
 
-    def __init__(self, source: Any, fps: float, size: tuple[int, int]) -> None:
+    frames: int
+    enter_start: int | None = None  # first frame any of the face shows
+    first_full: int | None = None  # first frame the whole face is inside the picture
+
+
+ROOM_EMPTY_S = 2.0  # wake-up clip: empty room, then the visitor walks in ...
+ROOM_ENTER_S = 0.5  # ... edge to fully in over this long (its own width: ~370 px/s, walking pace) ...
+ROOM_STAY_S = 1.0  # ... stays, then walks out to the right over ROOM_ENTER_S
+ROOM_NOISE = 2.0  # grey levels of per-frame sensor noise: a camera's picture is never still
+
+
+def room_background(width: int, height: int) -> np.ndarray:
+    """A deterministic faceless room: graded walls, a few pieces of furniture, some texture."""
+    import cv2
+
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    room = np.dstack([60 + 80 * xx / width, 70 + 60 * yy / height, 90 + 30 * np.sin(xx / 40)])
+    for (x0, y0, x1, y1), colour in (((0.08, 0.52, 0.39, 0.98), (40, 60, 90)), ((0.62, 0.2, 0.94, 0.62), (200, 190, 170)),
+                                     ((0.45, 0.7, 0.58, 0.98), (120, 120, 60))):
+        cv2.rectangle(room, (int(x0 * width), int(y0 * height)), (int(x1 * width), int(y1 * height)), colour, -1)
+    return np.clip(room, 0, 255).astype(np.float32)
+
+
+def compose_room_clip(out: Path, width: int, height: int, fps: float, visitor: bool, seconds: float = 4.0,
+                      portrait_path: Path = SAMPLE_PORTRAIT) -> RoomClip:
+    """Write a looping clip of an empty room with sensor noise; with ``visitor``, a head walks in from
+    the left after ROOM_EMPTY_S, stays ROOM_STAY_S and walks out to the right, then the room is empty."""
+    import cv2
+
+    background = room_background(width, height)
+    rng = np.random.default_rng(3)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise BenchError(f"{out}: OpenCV cannot write an mp4v video here")
+    tile = None
+    if visitor:
+        still = cv2.imread(str(portrait_path), cv2.IMREAD_COLOR)
+        if still is None:
+            raise BenchError(f"{portrait_path}: portrait image not found or unreadable")
+        portrait = still[20:240, 120:330]
+        tile = cv2.resize(portrait, None, fx=0.8 * height / 2 / portrait.shape[0], fy=0.8 * height / 2 / portrait.shape[0],
+                          interpolation=cv2.INTER_AREA).astype(np.float32)
+    th, tw = tile.shape[:2] if tile is not None else (0, 0)
+    walk = max(2, round(ROOM_ENTER_S * fps))  # frames from the first sliver of face to all of it
+    enter = round(ROOM_EMPTY_S * fps)
+    stay = round(ROOM_STAY_S * fps)
+    xs: dict[int, int] = {}
+    i = enter
+    if tile is not None:
+        x_in, speed = (width - tw) // 2, tw / walk  # walking pace: the face's own width in ROOM_ENTER_S
+        x = -tw + speed
+        while x < x_in:
+            xs[i], i, x = int(x), i + 1, x + speed
+        for _ in range(stay):
+            xs[i], i = x_in, i + 1
+        x = x_in + speed
+        while x < width:
+            xs[i], i, x = int(x), i + 1, x + speed
+    # the empty tail is not a multiple of 5 or 15 frames, so each loop the visitor meets the detection
+    # schedule and the idle rate at a different phase
+    n = max(2, round(seconds * fps)) if tile is None else i + enter + 7
+    y = (height - th) // 2
+    first_full = min((k for k, pos in xs.items() if pos >= 0), default=None)
+    enter_start = min((k for k, pos in xs.items() if pos > -tw), default=None)
+    for k in range(n):
+        frame = background.copy()
+        pos = xs.get(k)
+        if tile is not None and pos is not None and -tw < pos < width:
+            a, b = max(0, pos), min(width, pos + tw)
+            frame[y : y + th, a:b] = tile[:, a - pos : b - pos]
+        frame += ROOM_NOISE * rng.standard_normal(frame.shape, dtype=np.float32)
+        writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+    writer.release()
+    return RoomClip(n, enter_start, first_full)
+
+
+class TimedSource:
+    """Wraps the real frame source: times each read (decode) and each skip (grab without decode),
+    resizes to the bench size, and reports the rate the grabber paces at (``rate``), whatever the
+    file says. With ``loop_frames``, notes the wall time each ``marks`` position of the loop is read."""
+
+    def __init__(self, source: Any, fps: float, size: tuple[int, int], loop_frames: int = 0,
+                 marks: tuple[int, ...] = ()) -> None:
         self.source = source
         self.fps = fps
         self.size = size
         self.decode: list[float] = []
-        self.reads = 0
+        self.skipped: list[float] = []
+        self.reads = 0  # every frame taken from the source, decoded or skipped
+        self.loop_frames = loop_frames
+        self.marks: dict[int, list[float]] = {m: [] for m in marks}  # loop position -> wall times it came by
+
+    def _note(self) -> None:
+        if self.loop_frames:
+            times = self.marks.get(self.reads % self.loop_frames)
+            if times is not None:
+                times.append(time.time())
+        self.reads += 1
 
     def read(self) -> np.ndarray | None:
         t0 = time.perf_counter()
@@ -199,8 +300,17 @@ class TimedSource:
 
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         self.decode.append(time.perf_counter() - t0)
-        self.reads += 1
+        self._note()
         return image
+
+    def skip(self) -> bool:
+        """Advance one frame without decoding it when the source can (OpenCV ``grab``)."""
+        t0 = time.perf_counter()
+        inner = getattr(self.source, "skip", None)
+        ok = inner() if inner is not None else self.source.read() is not None
+        self.skipped.append(time.perf_counter() - t0)
+        self._note()
+        return bool(ok)
 
     def close(self) -> None:
         self.source.close()
@@ -215,9 +325,10 @@ class PublishTimer:
         self.publish: list[float] = []
         self.e2e: list[float] = []
         self.emotion_events = 0
+        self.appeared: list[float] = []  # wall time each FaceAppeared reached the sinks
 
     def handle(self, event: Any) -> None:
-        from emotiond.events import EmotionEvent
+        from emotiond.events import EmotionEvent, FaceAppeared
 
         t0 = time.perf_counter()
         for sink in self.sinks:
@@ -226,6 +337,8 @@ class PublishTimer:
         if isinstance(event, EmotionEvent):
             self.emotion_events += 1
             self.e2e.append(time.time() - event.timestamp)
+        elif isinstance(event, FaceAppeared):
+            self.appeared.append(time.time())
 
     def close(self) -> None:
         for sink in self.sinks:
@@ -260,16 +373,16 @@ def _instrument(pipeline: Any, log: _FrameLog) -> None:
         counter["classified"] += 1
         return out
 
-    def timed_process(frame: np.ndarray, timestamp: float | None = None) -> list:
+    def timed_process(frame: np.ndarray, timestamp: float | None = None, index: int | None = None) -> list:
         before = counter["classified"]
         t0 = time.perf_counter()
-        events = process(frame, timestamp)
+        events = process(frame, timestamp, index)
         t1 = time.perf_counter()
         log.process.append(t1 - t0)
         log.ends.append(t1)
         log.cpu_ends.append(time.process_time())
         times = pipeline.times
-        if counter["frame"] % pipeline.detect_every == 0:
+        if times.detected:
             log.detect.append(times.detect)
         log.track.append(times.track)
         if counter["classified"] > before:
@@ -295,9 +408,10 @@ def _timed_stage(stage: Callable[[Any], list], log: _FrameLog) -> Callable[[Any]
 
 
 def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: float, seconds: float,
-             size: tuple[int, int], mqtt: tuple[str, int] | None) -> dict[str, Any]:
-    """Run the real Daemon for ``seconds``: paced at ``rate`` dropping stale frames (a camera), or
-    flat out processing every frame; returns what was measured."""
+             size: tuple[int, int], mqtt: tuple[str, int] | None, warmup: float = 0.0,
+             loop_frames: int = 0, marks: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Run the real Daemon for ``warmup + seconds``: paced at ``rate`` dropping stale frames (a camera),
+    or flat out processing every frame; returns what was measured after the warm-up."""
     from emotiond.daemon import Daemon
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
@@ -320,7 +434,7 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
     timed_source: list[TimedSource] = []
 
     def factory() -> TimedSource:
-        src = TimedSource(make_source(), rate if paced else 1e9, size)
+        src = TimedSource(make_source(), rate if paced else 1e9, size, loop_frames, marks)
         timed_source.append(src)
         return src
 
@@ -330,8 +444,9 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
 
     def stop_after(d: ComponentContext) -> None:
         now = time.monotonic()
-        start.setdefault("t", now)
-        if now - start["t"] >= seconds:
+        if "t" not in start:
+            start["t"], start["perf"], start["cpu"] = now, time.perf_counter(), time.process_time()
+        if now - start["t"] >= warmup + seconds:
             d.request_stop()
 
     daemon.context.add_loop_hook(stop_after)
@@ -349,6 +464,10 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
     cpu = time.process_time() - cpu0
     if status != 0:
         raise BenchError(f"the daemon stopped with status {status}")
+    if warmup > 0:  # measure only the frames done after the warm-up
+        first = next((i for i, t in enumerate(log.ends) if t - start["perf"] >= warmup), len(log.ends))
+        for name in ("process", "ends", "cpu_ends", "faces", "track"):
+            setattr(log, name, getattr(log, name)[first:])
     frames = len(log.process)
     src = timed_source[0] if timed_source else None
     captured = src.reads if src else 0
@@ -368,6 +487,9 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
         "cpu_ms_per_frame": round(1000.0 * span_cpu / (frames - 1), 3) if span else None,
         "cores": round(span_cpu / span, 3) if span else 0.0,
         "cpu_s_whole_run": round(cpu, 3),
+        # per frame the source delivered (decoded or skipped), over the whole run: comparable with
+        # decode-only whatever share of the frames was analysed
+        "cpu_ms_per_source_frame": round(1000.0 * cpu / captured, 3) if captured else None,
         "user_s_whole_run": round(ru1.ru_utime - ru0.ru_utime, 3),
         "system_s_whole_run": round(ru1.ru_stime - ru0.ru_stime, 3),
         "faces_tracked_mean": round(float(np.mean(log.faces)), 2) if log.faces else 0.0,
@@ -384,14 +506,83 @@ def run_mode(config: Any, make_source: Callable[[], Any], *, paced: bool, rate: 
             "frame_total": stats_ms(log.process),
         },
         "e2e_ms": stats_ms(publisher.e2e),
+        "capture_skip_ms": stats_ms(src.skipped if src else []),  # frames advanced past undecoded (idle)
         "fusion_stage": bool(stages),
     }
+    if marks and src is not None:
+        result["_marks"] = {m: src.marks[m] for m in marks}  # wall times, for the wake-up measurement
+        result["_appeared"] = list(publisher.appeared)
     if listener is not None and mqtt is not None:
         result["mqtt"] = {"broker": f"{mqtt[0]}:{mqtt[1]}", "messages_received": listener.messages,
                           "event_to_subscriber_ms": stats_ms(listener.latency)}
     if paced:
         result["keeps_up"] = bool(result["fps"] >= 0.97 * rate and result["frames_dropped"] <= 0.01 * max(1, captured))
     return result
+
+
+def run_decode_only(make_source: Callable[[], Any], *, paced: bool, rate: float, seconds: float,
+                    size: tuple[int, int]) -> dict[str, Any]:
+    """The cost floor: the same grabber and source decoding every frame of the same clip, with a main
+    loop that takes each frame and does nothing with it. Every CPU figure is also given as a ratio
+    to this, measured in the same run, because on a shared machine absolute numbers drift."""
+    from emotiond.sources.camera import LatestFrameGrabber
+
+    src = TimedSource(make_source(), rate if paced else 1e9, size)
+    grabber = LatestFrameGrabber(src, pace=paced, lossless=not paced).start()
+    ends: list[float] = []
+    cpu_ends: list[float] = []
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    try:
+        while time.monotonic() - wall0 < seconds:
+            frame = grabber.get(timeout=0.5)
+            if frame is None:
+                if grabber.finished:
+                    break
+                continue
+            ends.append(time.perf_counter())
+            cpu_ends.append(time.process_time())
+    finally:
+        grabber.stop()
+    cpu = time.process_time() - cpu0
+    frames = len(ends)
+    span = ends[-1] - ends[0] if frames > 1 else 0.0
+    span_cpu = cpu_ends[-1] - cpu_ends[0] if frames > 1 else 0.0
+    return {
+        "mode": f"decode only, paced at {rate:g} fps" if paced else "decode only, flat out",
+        "frames": frames,
+        "fps": round((frames - 1) / span, 2) if span else 0.0,
+        "cores": round(span_cpu / span, 4) if span else 0.0,
+        "cpu_ms_per_source_frame": round(1000.0 * cpu / src.reads, 3) if src.reads else None,
+        "decode_ms": stats_ms(src.decode),
+    }
+
+
+def ratio(value: float | None, floor: float | None) -> float | None:
+    """``value`` as a multiple of the decode-only ``floor`` (None when either is missing)."""
+    return round(value / floor, 2) if value is not None and floor else None
+
+
+def wake_up(marks: dict[int, list[float]], appeared: list[float], clip: RoomClip, run_end: float) -> dict[str, Any]:
+    """For each time the visitor walked in: its first full frame read -> its FaceAppeared at the sinks
+    (negative: found before the whole face was in). Visits the run stopped in the middle of are left out."""
+    starts = marks[clip.enter_start] if clip.enter_start is not None else []
+    fulls = marks[clip.first_full] if clip.first_full is not None else []
+    latencies: list[float] = []
+    missed = 0
+    for k, full in enumerate(fulls):
+        if full + ROOM_STAY_S > run_end:
+            break
+        begin = starts[k] if k < len(starts) else full
+        end = starts[k + 1] if k + 1 < len(starts) else math.inf
+        found = [t for t in appeared if begin <= t < end]
+        if found:
+            latencies.append(found[0] - full)
+        else:
+            missed += 1
+    ms = [1000.0 * v for v in latencies]
+    return {"visits": len(latencies) + missed, "missed": missed,
+            "latency_ms": [round(v, 1) for v in ms],
+            "max_ms": round(max(ms), 1) if ms else None}
 
 
 def make_fusion_stages(config: Any) -> list[Callable[[Any], list]]:
@@ -626,9 +817,17 @@ def run_bench(config: Any, options: BenchOptions, config_path: str | None = None
         progress(f"flat out for {options.seconds:g} s")
         fast = run_mode(config, make_source, paced=False, rate=options.rate, seconds=options.seconds,
                         size=size, mqtt=mqtt)
+        progress(f"decode only, flat out for {options.seconds:g} s")
+        fast["decode_only"] = run_decode_only(make_source, paced=False, rate=options.rate,
+                                              seconds=options.seconds, size=size)
+        fast["x_decode"] = ratio(fast["cpu_ms_per_source_frame"], fast["decode_only"]["cpu_ms_per_source_frame"])
         progress(f"paced at {options.rate:g} fps for {options.seconds:g} s")
         paced = run_mode(config, make_source, paced=True, rate=options.rate, seconds=options.seconds,
                          size=size, mqtt=mqtt)
+        progress(f"decode only, paced at {options.rate:g} fps for {options.seconds:g} s")
+        paced["decode_only"] = run_decode_only(make_source, paced=True, rate=options.rate,
+                                               seconds=options.seconds, size=size)
+        paced["x_decode"] = ratio(paced["cores"], paced["decode_only"]["cores"])
     rss_video = peak_rss_mb()
     progress("audio path")
     audio = bench_audio(config, options.audio_runs)
@@ -644,8 +843,61 @@ def run_bench(config: Any, options: BenchOptions, config_path: str | None = None
         "peak_rss_mb_video_only": rss_video,
         "audio": audio,
     })
+    # last, so the peak RSS above is the daemon's, not that of composing and running five more modes
+    with tempfile.TemporaryDirectory(prefix="emotiond-bench-") as tmp:
+        result["idle"] = bench_idle(config, options, Path(tmp), size, progress) if options.idle else None
     result["targets"] = judge(result)
+    result["decode_targets"] = judge_decode(result)
     return result
+
+
+def bench_idle(config: Any, options: BenchOptions, tmp: Path, size: tuple[int, int],
+               progress: Callable[[str], None]) -> dict[str, Any]:
+    """Issue 15's scenarios, paced at the camera rate: an empty room (after a warm-up long enough for
+    the daemon to settle), and a visitor walking into it again and again (wake-up time)."""
+    from emotiond.sources.camera import OpenCVSource
+
+    w, h = size
+    empty_path, visit_path = tmp / "room.mp4", tmp / "visitor.mp4"
+    compose_room_clip(empty_path, w, h, options.rate, visitor=False)
+    visit = compose_room_clip(visit_path, w, h, options.rate, visitor=True)
+
+    def source(path: Path) -> Callable[[], OpenCVSource]:
+        return lambda: OpenCVSource(str(path), w, h, options.rate, loop=True)
+
+    progress(f"empty room, paced at {options.rate:g} fps for {IDLE_WARMUP_S:g} + {options.seconds:g} s")
+    empty = run_mode(config, source(empty_path), paced=True, rate=options.rate, seconds=options.seconds,
+                     size=size, mqtt=None, warmup=IDLE_WARMUP_S)
+    progress(f"empty room, decode only, for {options.seconds:g} s")
+    empty["decode_only"] = run_decode_only(source(empty_path), paced=True, rate=options.rate,
+                                           seconds=options.seconds, size=size)
+    empty["x_decode"] = ratio(empty["cores"], empty["decode_only"]["cores"])
+    loop_s = visit.frames / options.rate
+    visits = WAKE_VISITS if options.seconds >= 5 else 1  # one for a quick look (tests use --seconds 1)
+    seconds = (visit.first_full or 0) / options.rate + 2 * ROOM_STAY_S + (visits - 1) * loop_s
+    progress(f"a visitor walking into the room every {loop_s:g} s, for {seconds:g} s")
+    marks = tuple(m for m in (visit.enter_start, visit.first_full) if m is not None)
+    walk = run_mode(config, source(visit_path), paced=True, rate=options.rate, seconds=seconds, size=size,
+                    mqtt=None, loop_frames=visit.frames, marks=marks)
+    wake = wake_up(walk.pop("_marks"), walk.pop("_appeared"), visit, time.time())
+    wake.update({"loop_s": round(loop_s, 3), "empty_s": ROOM_EMPTY_S, "enter_s": ROOM_ENTER_S,
+                 "run_s": walk["seconds"], "cores": walk["cores"], "frames_dropped": walk["frames_dropped"]})
+    return {"empty_room": empty, "wake_up": wake}
+
+
+def judge_decode(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 15's targets, as ratios to decode-only measured in the same run (None: not measured)."""
+    def row(value: Any, target: float, unit: str) -> dict[str, Any]:
+        return {"value": value, "target": target, "unit": unit, "met": None if value is None else value <= target}
+
+    rows = {"paced_x_decode": row(r["sustained"].get("x_decode"), TARGETS_DECODE["paced_x_decode"], "x")}
+    idle = r.get("idle")
+    if idle:
+        rows["empty_room_x_decode"] = row(idle["empty_room"]["x_decode"], TARGETS_DECODE["empty_room_x_decode"], "x")
+        wake = idle["wake_up"]
+        value = None if wake["max_ms"] is None or wake["missed"] else wake["max_ms"]
+        rows["wake_up_max_ms"] = row(value, TARGETS_DECODE["wake_up_max_ms"], "ms")
+    return rows
 
 
 def _backend_name(config: Any) -> str:
@@ -735,8 +987,25 @@ def format_report(r: dict[str, Any]) -> str:
                      f"p95 {_fmt(a['total_ms']['p95'])} / p99 {_fmt(a['total_ms']['p99'])} ms")
     else:
         lines.append(f"audio: not measured ({a['reason']})")
+    lines += ["", "CPU as a multiple of decoding the same frames (decode-only run of the same clip, same bench):"]
+    fd, sd = f["decode_only"], s["decode_only"]
+    lines.append(f"  flat out: {f['cpu_ms_per_source_frame']} ms/frame vs decode {fd['cpu_ms_per_source_frame']} ms/frame"
+                 f" -> {f['x_decode']}x")
+    lines.append(f"  paced at {r['options']['rate']:g} fps: {s['cores']} cores vs decode {sd['cores']} cores"
+                 f" -> {s['x_decode']}x")
+    idle = r.get("idle")
+    if idle:
+        e, wk = idle["empty_room"], idle["wake_up"]
+        skip = e["capture_skip_ms"]
+        lines.append(f"  empty room, paced at {r['options']['rate']:g} fps (after {IDLE_WARMUP_S:g} s): {e['cores']} cores "
+                     f"vs decode {e['decode_only']['cores']} cores -> {e['x_decode']}x; analysed {e['fps']:.1f} fps, "
+                     f"{skip['n']} frames skipped undecoded (p50 {_fmt(skip['p50'])} ms) vs decoded p50 "
+                     f"{_fmt(e['stages_ms']['capture_decode']['p50'])} ms")
+        lines.append(f"wake-up (a face walks into the empty room every {wk['loop_s']:g} s, {wk['enter_s']:g} s from "
+                     f"edge to fully in): first full frame -> face_appeared at the sinks, ms: "
+                     f"{', '.join(map(str, wk['latency_ms'])) or '-'}; {wk['missed']} of {wk['visits']} visits missed")
     lines += ["", "targets:"]
-    for name, t in r["targets"].items():
+    for name, t in [*r["targets"].items(), *r.get("decode_targets", {}).items()]:
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
         lines.append(f"  {name:<20} {str(t['value']):>10} {t['unit']:<6} target {t['target']:g}: {verdict}")
     return "\n".join(lines)

@@ -233,7 +233,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             video=Path(args.video) if args.video else SAMPLE_VIDEO, faces=args.faces, width=width, height=height,
             seconds=args.seconds, rate=args.rate, threads=args.threads,
             backend=args.backend,
-            mqtt=args.mqtt, probe_ready=not args.no_ready_probe,
+            mqtt=args.mqtt, probe_ready=not args.no_ready_probe, idle=not args.no_idle,
         )
         result = run_bench(_config(args), options, args.config,
                            progress=lambda msg: print(f"bench: {msg} ...", file=sys.stderr))
@@ -313,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt", metavar="HOST:PORT", help="also publish through the MQTT sink to this broker")
     p.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
     p.add_argument("--no-ready-probe", action="store_true", help="skip timing readiness in a fresh interpreter")
+    p.add_argument("--no-idle", action="store_true", help="skip the empty-room and wake-up scenarios")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("analyze", help="offline group emotion of a recorded clip: keyframes, 4 streams, JSON/HTML report")

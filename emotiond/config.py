@@ -97,6 +97,17 @@ class FacesConfig:
 
 
 @dataclass(frozen=True)
+class MotionConfig:
+    """The motion gate in front of detection (perception/motion.py)."""
+
+    enabled: bool = True
+    idle_fps: float = field(default=2.0, metadata=_range(0.5, 60))  # analysis rate with no face and no motion
+    idle_after: int = field(default=30, metadata=_range(1, 100000))  # still analysed frames before going idle
+    threshold: float = field(default=20.0, metadata=_range(1, 255))  # grey levels, after dividing out global gain
+    min_area: float = field(default=0.005, metadata=_range(0.0001, 1.0))  # share of the picture that must change
+
+
+@dataclass(frozen=True)
 class ExpressionConfig:
     every: int = field(default=10, metadata=_range(1, 1000))
     smoothing: str = field(default="mean", metadata=_choices("mean", "ema"))
@@ -312,6 +323,7 @@ class Config:
     camera: CameraConfig = CameraConfig()
     models: ModelsConfig = ModelsConfig()
     faces: FacesConfig = FacesConfig()
+    motion: MotionConfig = MotionConfig()
     expression: ExpressionConfig = ExpressionConfig()
     output: OutputConfig = OutputConfig()
     mqtt: MqttConfig = MqttConfig()

@@ -148,7 +148,8 @@ class Daemon:
             return None
         self._health.camera_ok = True
         self._health.camera_error = ""
-        return LatestFrameGrabber(source, pace=self.pace_files, lossless=self.lossless).start()
+        return LatestFrameGrabber(source, pace=self.pace_files, lossless=self.lossless,
+                                  want=self.pipeline.wants).start()
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -190,7 +191,7 @@ class Daemon:
                         last_error = self._camera_failed(last_error)
                     continue
                 last_error = ""
-                events = self.pipeline.process(frame.image, frame.timestamp)
+                events = self.pipeline.process(frame.image, frame.timestamp, frame.index)
                 for event in events:
                     if isinstance(event, EmotionEvent):
                         self._health.faces = event.scene.faces

@@ -62,7 +62,8 @@ def test_run_takes_the_config_after_the_subcommand(tmp_path: Path) -> None:
     frames.mkdir()
     shutil.copy(REPO / "samples" / "astronaut.jpg", frames / "face.jpg")
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[camera]\nsource = "{frames}"\n[output]\nstdout = true\n[audio]\nenabled = false\n[triggers]\ncontrol_socket = false\n')
+    cfg.write_text(f'[camera]\nsource = "{frames}"\n[output]\nstdout = true\n'
+                   '[audio]\nenabled = false\n[triggers]\ncontrol_socket = false\n')
     for argv in (["run", "-c", str(cfg), "--max-frames", "12"], ["-c", str(cfg), "run", "--max-frames", "12"]):
         proc = _run(*argv)
         assert proc.returncode == 0, proc.stderr

@@ -1,6 +1,9 @@
-"""The face pipeline for one frame: detect (every N) -> track -> classify (every K) -> smooth -> events.
+"""The face pipeline for one frame: [motion gate] -> detect (every N) -> track -> classify (every K) -> smooth -> events.
 
 Pure: a frame in, events out; no threads, files or MQTT, so tests and benchmarks drive it directly.
+With the motion gate, an empty still room is analysed at the idle rate (``wants`` tells the capture
+thread which frames it may skip undecoded) and detection runs on every idle frame and on the frame
+that wakes it, so a face walking in is found at once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
 from emotiond.perception.face_detect import FaceDetector
 from emotiond.perception.face_path import build_face_models
+from emotiond.perception.motion import MotionDetector, MotionGate
 from emotiond.perception.tracking import FaceTracker
 
 
@@ -28,6 +32,8 @@ class StageTimes:
     track: float = 0.0
     expression: float = 0.0
     smooth: float = 0.0
+    motion: float = 0.0
+    detected: bool = False  # the detector ran on this frame
 
 
 @dataclass
@@ -49,6 +55,7 @@ class FacePipeline:
     history: int = 5
     ema_alpha: float = 0.4
     uncertain_below: float = 0.4
+    gate: MotionGate | None = None  # None: every frame is analysed
     times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
@@ -59,13 +66,16 @@ class FacePipeline:
         self.tracker = FaceTracker(self.hold_frames, self.match_iou)
         self._faces: dict[int, _FaceState] = {}
         self._frame = -1
+        self._last_detect = -(10**9)
 
     @classmethod
     def from_config(cls, config: Config) -> FacePipeline:
         models = build_face_models(config)
-        e = config.expression
+        e, m = config.expression, config.motion
+        gate = MotionGate(MotionDetector(m.threshold, m.min_area), config.camera.fps, m.idle_fps, m.idle_after) \
+            if m.enabled else None
         return cls(models.detector, models.classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
-                   config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below)
+                   config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below, gate)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -76,23 +86,51 @@ class FacePipeline:
         track, classify, decide); the state is reset before and after, so images do not influence
         each other."""
         self.reset()
+        gate, self.gate = self.gate, None  # a still is always analysed: no idle rate
         try:
             events = self.process(image_bgr, 0.0)
         finally:
+            self.gate = gate
             self.reset()
         return next((e.faces for e in events if isinstance(e, EmotionEvent)), ())
 
-    def process(self, frame_bgr: np.ndarray, timestamp: float | None = None) -> list[Event]:
+    @property
+    def idle(self) -> bool:
+        return self.gate is not None and self.gate.idle
+
+    def wants(self, index: int) -> bool:
+        """Whether the source frame at ``index`` needs decoding. The capture thread asks; the gate
+        keeps the two threads' writes apart (see ``MotionGate.wants``)."""
+        return self.gate is None or self.gate.wants(index)
+
+    def process(self, frame_bgr: np.ndarray, timestamp: float | None = None, index: int | None = None) -> list[Event]:
         """Advance one frame; returns face appeared/lost events and, when faces were classified, an
-        EmotionEvent with every tracked face and the scene aggregate."""
+        EmotionEvent with every tracked face and the scene aggregate. ``index`` is the frame's place
+        in the source (default: this call's number); while idle, frames the gate does not want are
+        passed over with no events."""
         ts = time.time() if timestamp is None else timestamp
         self._frame += 1
         n = self._frame
+        gate = self.gate
+        source_index = n if index is None else index
+        if gate is not None and not gate.wants(source_index):
+            self.times = StageTimes()
+            return []
+        tm = time.perf_counter()
+        was_idle = motion = False
+        if gate is not None:
+            was_idle = gate.idle
+            motion = gate.observe(source_index, frame_bgr, len(self.tracker.tracks))
         t0 = time.perf_counter()
-        detections = self.detector.detect(frame_bgr) if n % self.detect_every == 0 else None
+        detect = was_idle or n - self._last_detect >= self.detect_every  # idle and waking frames: at once
+        detections = self.detector.detect(frame_bgr) if detect else None
+        if detect:
+            self._last_detect = n
         t1 = time.perf_counter()
         gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         update = self.tracker.update(n, gray, detections)
+        if gate is not None:
+            gate.settle(len(update.tracks), motion)
         t2 = time.perf_counter()
         events: list[Event] = []
         for track in update.lost:
@@ -117,7 +155,7 @@ class FacePipeline:
         t3 = time.perf_counter()
         if classified or update.lost:
             events.append(self._emotion_event(n, ts, update.tracks))
-        self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth)
+        self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth, t0 - tm, detect)
         return events
 
     def _emotion_event(self, n: int, ts: float, tracks: tuple) -> EmotionEvent:
