@@ -90,7 +90,7 @@ class FacePipeline:
         detections = self.detector.detect(frame_bgr) if n % self.detect_every == 0 else None
         t1 = time.perf_counter()
         gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        update = self.tracker.update(n, gray, detections)
+        update = self.tracker.update(n, gray, detections, frame_bgr)
         t2 = time.perf_counter()
         events: list[Event] = []
         for track in update.lost:
