@@ -6,9 +6,10 @@ accuracy: each public-domain portrait is placed in a 640x480 frame (several size
 the "clean" frames), the daemon's FacePipeline (default config) labels it, then each living-room
 perturbation of the same frame is labelled by a fresh pipeline and compared.
 
-The portraits: scikit-image's `astronaut` (NASA, public domain; samples/astronaut.jpg) and its
-mirror-free tinted copies at several framings. One person with one expression: the figures say how
-stable the pipeline is, not how well it reads emotions.
+The portraits: scikit-image's `astronaut` (NASA, public domain; samples/astronaut.jpg) at several
+sizes, positions and backgrounds, and scikit-image's `camera` (the cameraman, CC0; a face in near
+profile that the model reads with low confidence, so a harder case) at several zooms. Two people,
+each with one expression: the figures say how stable the pipeline is, not how well it reads emotions.
 
 Per perturbation it reports: face found (a detection overlapping the clean face), label agreement
 (the perturbed face's label equals the clean label), agreement counting only faces quality did not
@@ -21,6 +22,7 @@ counted apart rather than as agreement) and the mean shift of the clean label's 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -47,7 +49,7 @@ class Face:
     quality_reason: str | None  # None when quality did not flag the face (or the code has no quality)
 
 
-def clean_frames(astronaut: np.ndarray) -> list[np.ndarray]:
+def clean_frames(astronaut: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """The astronaut's head and shoulders at 4 sizes x 3 positions, on 2 backgrounds (24 frames)."""
     portrait = astronaut[0:300, 90:390]
     frames = []
@@ -59,7 +61,27 @@ def clean_frames(astronaut: np.ndarray) -> list[np.ndarray]:
                 x = int((WIDTH - width) * fx)
                 y = (HEIGHT - width) // 2
                 frame[y : y + width, x : x + width] = tile
-                frames.append(frame)
+                frames.append(("astronaut", frame))
+    return frames + [("cameraman", f) for f in cameraman_frames()]
+
+
+def cameraman_frames() -> list[np.ndarray]:
+    """scikit-image's `camera` zoomed so the face is 120-210 px wide, at 3 horizontal offsets (12 frames);
+    none when scikit-image (a dev dependency) is not installed."""
+    try:
+        from skimage import data
+    except ImportError:
+        return []
+    cam = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2BGR)
+    frames = []
+    for scale in (1.5, 2.0, 2.5, 3.0):
+        img = cv2.resize(cam, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        for dx in (-60, 0, 60):
+            x0, y0 = max(0, int(250 * scale) - 320 + dx), max(0, int(100 * scale) - 200)
+            part = img[y0 : y0 + HEIGHT, x0 : x0 + WIDTH]
+            frame = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
+            frame[: part.shape[0], : part.shape[1]] = part
+            frames.append(frame)
     return frames
 
 
@@ -138,14 +160,22 @@ def faces_of(pipeline: FacePipeline, frame: np.ndarray) -> list[Face]:
     return out
 
 
-def run(config: Config) -> dict[str, Any]:
+def run(config: Config, only: str | None = None, steps: tuple[str, ...] | None = None) -> dict[str, Any]:
     astronaut = cv2.imread(str(ROOT / "samples" / "astronaut.jpg"), cv2.IMREAD_COLOR)
     if astronaut is None:
         raise SystemExit("samples/astronaut.jpg not found")
-    pipeline_for = lambda: FacePipeline.from_config(config)  # noqa: E731 (fresh state per image)
+    def pipeline_for() -> FacePipeline:  # fresh state per image
+        pipeline = FacePipeline.from_config(config)
+        if steps is not None:  # ablation: other preprocessing than the manifest's
+            pipeline.classifier.steps = steps
+            pipeline.classifier.align = "align_roll" in steps
+        return pipeline
+
     results: dict[str, Any] = {}
     clean_faces = []
-    for frame in clean_frames(astronaut):
+    for subject, frame in clean_frames(astronaut):
+        if only and subject != only:
+            continue
         faces = faces_of(pipeline_for(), frame)
         clean_faces.append((frame, max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None))
     usable = [(fr, f) for fr, f in clean_faces if f is not None]
@@ -192,8 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "config.toml")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--subject", choices=("astronaut", "cameraman"), help="only this portrait's frames")
+    ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
+    ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
     args = ap.parse_args(argv)
-    results = run(load_config(args.config, environ={}))
+    config = load_config(args.config, environ={})
+    if args.mirror is not None:
+        config = dataclasses.replace(config, expression=dataclasses.replace(config.expression, mirror_average=args.mirror == "on"))
+    steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
+    results = run(config, args.subject, steps)
     clean = results.pop("clean")
     print(f"clean: {clean['face_found']}/{clean['frames']} frames with a face; labels {clean['labels']}")
     print("agreement = same label as the clean image (NOT accuracy: no labelled face data here)")

@@ -105,6 +105,14 @@ class Manifest:
         lo, hi = self.input.get("range", (0.0, 1.0))
         return float(lo), float(hi)
 
+    @property
+    def preprocessing_steps(self) -> tuple[str, ...]:
+        """The ordered pixel steps the model wants (``preprocessing.steps``); the consumer checks the names."""
+        steps = self.preprocessing.get("steps", [])
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise ModelError(f"{self.path}: preprocessing.steps must be a list of step names")
+        return tuple(steps)
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
         try:

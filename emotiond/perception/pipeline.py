@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 
 from emotiond.config import Config
-from emotiond.events import EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
+from emotiond.events import UNCERTAIN, EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
 from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
 from emotiond.perception.face_detect import FaceDetector, make_detector
-from emotiond.perception.tracking import FaceTracker
+from emotiond.perception.face_quality import FaceQuality, assess
+from emotiond.perception.tracking import FaceTracker, Track
 
 
 @dataclass
@@ -34,6 +35,7 @@ class _FaceState:
     smoother: Smoother
     prediction: Prediction | None = None
     last_classified: int = -(10**9)
+    quality: FaceQuality | None = None
 
 
 @dataclass
@@ -48,6 +50,7 @@ class FacePipeline:
     history: int = 5
     ema_alpha: float = 0.4
     uncertain_below: float = 0.4
+    min_quality: float = 0.3
     times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
@@ -70,11 +73,11 @@ class FacePipeline:
         )
         classifier = ExpressionClassifier.from_manifest(
             mdir / config.models.expression, config.models.backend, config.models.num_threads,
-            config.expression.face_margin,
+            config.expression.face_margin, config.expression.mirror_average,
         )
         e = config.expression
         return cls(detector, classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
-                   config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below)
+                   config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below, e.min_quality)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -89,7 +92,7 @@ class FacePipeline:
         t0 = time.perf_counter()
         detections = self.detector.detect(frame_bgr) if n % self.detect_every == 0 else None
         t1 = time.perf_counter()
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)  # once per frame, shared by every stage
         update = self.tracker.update(n, gray, detections, frame_bgr)
         t2 = time.perf_counter()
         events: list[Event] = []
@@ -106,9 +109,11 @@ class FacePipeline:
             state = self._faces[track.face_id]
             if n - state.last_classified < self.classify_every or track.held:
                 continue
-            probs = self.classifier.classify(frame_bgr, track.box)
+            face_frame = gray if self.classifier.gray else frame_bgr
+            probs = self.classifier.classify(face_frame, track.box, track.roll)
             ts0 = time.perf_counter()
-            state.prediction = decide(self.labels, state.smoother.update(probs), self.uncertain_below)
+            state.quality = assess(gray, track.box, track.roll)
+            state.prediction = self._decide_face(state, probs)
             t_smooth += time.perf_counter() - ts0
             state.last_classified = n
             classified = True
@@ -118,14 +123,37 @@ class FacePipeline:
         self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth)
         return events
 
-    def _emotion_event(self, n: int, ts: float, tracks: tuple) -> EmotionEvent:
+    def _readable(self, quality: FaceQuality | None) -> bool:
+        return quality is None or quality.score >= self.min_quality
+
+    def _decide_face(self, state: _FaceState, probs: np.ndarray) -> Prediction:
+        """A readable face updates its smoother; an unreadable one is ``uncertain`` (its reason is in
+        the event) and leaves the history alone, so one dark frame does not drag the label."""
+        if self._readable(state.quality):
+            return decide(self.labels, state.smoother.update(probs), self.uncertain_below)
+        guess = decide(self.labels, probs, self.uncertain_below)
+        return Prediction(guess.probabilities, UNCERTAIN, guess.confidence)
+
+    def _emotion_event(self, n: int, ts: float, tracks: tuple[Track, ...]) -> EmotionEvent:
         faces = []
         for track in tracks:
-            pred = self._faces[track.face_id].prediction
-            if pred is not None:
-                faces.append(FaceEmotion(track.face_id, track.box, track.score, pred, track.held))
-        scene_pred = None
+            state = self._faces[track.face_id]
+            if state.prediction is not None:
+                q = state.quality
+                faces.append(FaceEmotion(track.face_id, track.box, track.score, state.prediction, track.held,
+                                         None if q is None else q.score, None if q is None else q.reason))
+        scene_pred, scene_reason = None, None
         if faces:
-            mean = np.mean([[f.prediction.probabilities[label] for label in self.labels] for f in faces], axis=0)
-            scene_pred = decide(self.labels, mean, self.uncertain_below)
-        return EmotionEvent(n, tuple(faces), SceneEmotion(len(faces), scene_pred), timestamp=ts)
+            # faces weigh by their quality; unreadable ones not at all (unless none is readable)
+            readable = [f for f in faces if f.quality is None or f.quality >= self.min_quality]
+            if readable:
+                weights = np.array([1.0 if f.quality is None else max(f.quality, 1e-3) for f in readable])
+                probs = np.array([[f.prediction.probabilities[label] for label in self.labels] for f in readable])
+                scene_pred = decide(self.labels, weights @ probs / weights.sum(), self.uncertain_below)
+            else:
+                reasons = [f.quality_reason for f in faces if f.quality_reason]
+                scene_reason = max(set(reasons), key=reasons.count) if reasons else None
+                mean = np.mean([[f.prediction.probabilities[label] for label in self.labels] for f in faces], axis=0)
+                guess = decide(self.labels, mean, self.uncertain_below)
+                scene_pred = Prediction(guess.probabilities, UNCERTAIN, guess.confidence)
+        return EmotionEvent(n, tuple(faces), SceneEmotion(len(faces), scene_pred, scene_reason), timestamp=ts)

@@ -44,6 +44,7 @@ class Track:
     points: np.ndarray | None = field(default=None, repr=False)  # corner points, half-size frame coordinates
     velocity: tuple[float, float] = (0.0, 0.0)  # box centre motion, px per frame
     histogram: np.ndarray | None = field(default=None, repr=False)
+    roll: float | None = None  # eye-line roll at the last detection, degrees (None: detector has no keypoints)
     centre: tuple[float, float] = (0.0, 0.0)  # sub-pixel centre, so slow motion does not round away
     _detected_at: tuple[int, float, float] | None = field(default=None, repr=False)  # frame, cx, cy
 
@@ -221,6 +222,7 @@ class FaceTracker:
         track._detected_at = (frame_index, cx, cy)
         track.set_box(box)
         track.score = det.score
+        track.roll = det.roll
         track.missed_since = None
         track.points = _corner_points(small, box)
         if hist is not None:
