@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     config = load_config(args.config, environ={})
     if args.mirror is not None:
-        config = dataclasses.replace(config, expression=dataclasses.replace(config.expression, mirror_average=args.mirror == "on"))
+        expression = dataclasses.replace(config.expression, mirror_average=args.mirror == "on")
+        config = dataclasses.replace(config, expression=expression)
     steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
     results = run(config, args.subject, steps)
     clean = results.pop("clean")

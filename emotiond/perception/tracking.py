@@ -23,7 +23,15 @@ import numpy as np
 
 from emotiond.perception.face_detect import Detection, clip_box, iou
 
-_LK_PARAMS = dict(winSize=(11, 11), maxLevel=2, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03))
+_LK_WINDOW, _LK_LEVELS = (11, 11), 2
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)
+
+
+def _flow(prev: np.ndarray, nxt: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pyramidal Lucas-Kanade: where each point went, and whether it was found."""
+    moved, status, _err = cv2.calcOpticalFlowPyrLK(prev, nxt, points, np.empty_like(points), winSize=_LK_WINDOW,
+                                                   maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
+    return np.asarray(moved), np.asarray(status)
 _FLOW_SCALE = 2  # flow runs on the grey frame downscaled by this factor
 _MAX_CORNERS = 16  # per face (30 at full size before: half the points, a quarter of the pixels)
 _STILL_DIFF = 2.0  # mean abs grey change (0-255) on the box's thumbnail below which a face "has not moved"
@@ -172,8 +180,8 @@ class FaceTracker:
             return
         # One flow call for every face's points (pyramids built once per frame, not once per face).
         points = np.concatenate([t.points for t in flowing if t.points is not None]).astype(np.float32, copy=False)
-        new_all, status_all, _err = cv2.calcOpticalFlowPyrLK(prev, small, points, None, **_LK_PARAMS)
-        back_all, status_back_all, _err = cv2.calcOpticalFlowPyrLK(small, prev, new_all, None, **_LK_PARAMS)
+        new_all, status_all = _flow(prev, small, points)
+        back_all, status_back_all = _flow(small, prev, new_all)
         start = 0
         for track in flowing:
             assert track.points is not None
