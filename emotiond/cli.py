@@ -114,7 +114,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             continue
         faces = []
         for det in pipeline.detector.detect(image):
-            probs = pipeline.classifier.classify(image, det.box)
+            probs = pipeline.classifier.classify(image, det.box, det.roll)
             pred = decide(pipeline.labels, probs, config.expression.uncertain_below)
             faces.append({"box": list(det.box), "detector_score": round(det.score, 4), **pred.to_dict()})
         print(json.dumps({"image": name, "width": image.shape[1], "height": image.shape[0], "faces": faces}))

@@ -111,8 +111,8 @@ class FacePipeline:
                 continue
             face_frame = gray if self.classifier.gray else frame_bgr
             probs = self.classifier.classify(face_frame, track.box, track.roll)
-            ts0 = time.perf_counter()
             state.quality = assess(gray, track.box, track.roll)
+            ts0 = time.perf_counter()
             state.prediction = self._decide_face(state, probs)
             t_smooth += time.perf_counter() - ts0
             state.last_classified = n
