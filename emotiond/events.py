@@ -92,6 +92,7 @@ class SceneEmotion:
     prediction: Prediction | None
     # why the scene is ``uncertain`` when every face was too poor to read (e.g. "too_dark"), else None
     quality_reason: str | None = None
+    quality: float | None = None  # 0..1, mean quality of the faces the scene is made of (fusion weighs by it)
 
     def to_dict(self) -> dict[str, Any]:
         base: dict[str, Any] = {"faces": self.faces}
@@ -99,6 +100,7 @@ class SceneEmotion:
             base.update({"probabilities": {}, "label": None, "confidence": 0.0})
         else:
             base.update(self.prediction.to_dict())
+        base["quality"] = None if self.quality is None else round(self.quality, 4)
         base["quality_reason"] = self.quality_reason
         return base
 

@@ -226,3 +226,24 @@ def test_a_face_that_walked_out_stops_counting_at_once() -> None:
             lost_at = i
             break
     assert lost_at is not None and lost_at < 25 + 30
+
+
+def test_fusion_weighs_a_poorly_seen_scene_less_against_the_voice() -> None:
+    from emotiond.config import FusionConfig
+    from emotiond.events import AudioEvent, Prediction, SceneEmotion
+    from emotiond.fusion.fusion import FusionStage
+    from emotiond.fusion.labels import EMOTIONS
+
+    def pred(label: str) -> Prediction:
+        return Prediction({e: (1.0 if e == label else 0.0) for e in EMOTIONS}, label, 1.0)
+
+    def fused_sad(quality: float | None) -> float:
+        stage = FusionStage(FusionConfig(smoothing="mean", history=1))
+        stage(AudioEvent("gpio", "ok", 2.0, prediction=pred("sad"), timestamp=100.0))
+        event = EmotionEvent(1, (), SceneEmotion(1, pred("happy"), None, quality), timestamp=100.5)
+        fused = stage.fuse(event)
+        assert fused is not None
+        return fused.prediction.probabilities["sad"]
+
+    assert fused_sad(None) == pytest.approx(fused_sad(1.0))  # no quality known: as before
+    assert fused_sad(0.2) > fused_sad(1.0) + 0.2

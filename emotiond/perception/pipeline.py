@@ -142,7 +142,7 @@ class FacePipeline:
                 q = state.quality
                 faces.append(FaceEmotion(track.face_id, track.box, track.score, state.prediction, track.held,
                                          None if q is None else q.score, None if q is None else q.reason))
-        scene_pred, scene_reason = None, None
+        scene_pred, scene_reason, scene_quality = None, None, None
         if faces:
             # faces weigh by their quality; unreadable ones not at all (unless none is readable)
             readable = [f for f in faces if f.quality is None or f.quality >= self.min_quality]
@@ -150,10 +150,13 @@ class FacePipeline:
                 weights = np.array([1.0 if f.quality is None else max(f.quality, 1e-3) for f in readable])
                 probs = np.array([[f.prediction.probabilities[label] for label in self.labels] for f in readable])
                 scene_pred = decide(self.labels, weights @ probs / weights.sum(), self.uncertain_below)
+                scene_quality = float(weights.mean())
             else:
                 reasons = [f.quality_reason for f in faces if f.quality_reason]
                 scene_reason = max(set(reasons), key=reasons.count) if reasons else None
                 mean = np.mean([[f.prediction.probabilities[label] for label in self.labels] for f in faces], axis=0)
                 guess = decide(self.labels, mean, self.uncertain_below)
                 scene_pred = Prediction(guess.probabilities, UNCERTAIN, guess.confidence)
-        return EmotionEvent(n, tuple(faces), SceneEmotion(len(faces), scene_pred, scene_reason), timestamp=ts)
+                scene_quality = float(np.mean([f.quality or 0.0 for f in faces]))
+        scene = SceneEmotion(len(faces), scene_pred, scene_reason, scene_quality)
+        return EmotionEvent(n, tuple(faces), scene, timestamp=ts)
