@@ -247,3 +247,21 @@ def test_fusion_weighs_a_poorly_seen_scene_less_against_the_voice() -> None:
 
     assert fused_sad(None) == pytest.approx(fused_sad(1.0))  # no quality known: as before
     assert fused_sad(0.2) > fused_sad(1.0) + 0.2
+
+
+def test_the_display_says_why_it_cannot_tell() -> None:
+    from emotiond.config import DisplayConfig
+    from emotiond.display_render import DisplayState, render
+    from emotiond.events import Prediction, SceneEmotion
+    from emotiond.sinks.display import DisplaySink
+    from luma.core.device import dummy
+
+    device = dummy(width=128, height=64, mode="1")
+    sink = DisplaySink(DisplayConfig(enabled=True), device=device)
+    guess = Prediction({"happy": 0.6, "sad": 0.4}, "uncertain", 0.6)
+    sink.handle(EmotionEvent(3, (), SceneEmotion(1, guess, "too_dark", 0.1)))
+    assert sink.refresh()
+    said = render(DisplayState(label="uncertain", confidence=0.6, faces=1, modalities=("face",), reason="too_dark"))
+    silent = render(DisplayState(label="uncertain", confidence=0.6, faces=1, modalities=("face",)))
+    assert device.image.tobytes() == said.tobytes() != silent.tobytes()
+    sink.close()

@@ -15,7 +15,7 @@ from emotiond.config import Config
 from emotiond.events import UNCERTAIN, EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
 from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import FaceDetector, make_detector
+from emotiond.perception.face_detect import FaceDetector, clip_box, make_detector
 from emotiond.perception.face_quality import FaceQuality, assess
 from emotiond.perception.tracking import FaceTracker, Track
 
@@ -119,7 +119,7 @@ class FacePipeline:
             classified = True
         t3 = time.perf_counter()
         if classified or update.lost:
-            events.append(self._emotion_event(n, ts, update.tracks))
+            events.append(self._emotion_event(n, ts, update.tracks, gray.shape))
         self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth)
         return events
 
@@ -134,13 +134,14 @@ class FacePipeline:
         guess = decide(self.labels, probs, self.uncertain_below)
         return Prediction(guess.probabilities, UNCERTAIN, guess.confidence)
 
-    def _emotion_event(self, n: int, ts: float, tracks: tuple[Track, ...]) -> EmotionEvent:
+    def _emotion_event(self, n: int, ts: float, tracks: tuple[Track, ...], size: tuple[int, ...]) -> EmotionEvent:
         faces = []
         for track in tracks:
             state = self._faces[track.face_id]
             if state.prediction is not None:
                 q = state.quality
-                faces.append(FaceEmotion(track.face_id, track.box, track.score, state.prediction, track.held,
+                box = clip_box(track.box, size[1], size[0]) or track.box  # a predicted box may reach past the edge
+                faces.append(FaceEmotion(track.face_id, box, track.score, state.prediction, track.held,
                                          None if q is None else q.score, None if q is None else q.reason))
         scene_pred, scene_reason, scene_quality = None, None, None
         if faces:
