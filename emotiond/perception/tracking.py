@@ -9,8 +9,10 @@ Each track keeps a velocity (pixels per frame) from its recent motion. A face th
 is held for ``hold_frames`` frames, counted from the first missed frame, and while held its box
 moves at that velocity (no flow, no classification: a held face costs nothing per frame). A held
 box whose prediction leaves the frame is clearly gone and is dropped at once instead of lingering
-as a ghost. Detections are associated with tracks by overlap with the predicted box and centre
-distance, with a small colour histogram of the box settling ambiguous cases (two people crossing).
+as a ghost; one whose predicted box sits behind another visible tracked face is held up to
+three hold periods (people crossing slowly hide each other for longer). Detections are associated
+with tracks by overlap with the predicted box and centre distance, with a small colour histogram
+of the box settling ambiguous cases (two people crossing).
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ _MAX_CORNERS = 16  # per face (30 at full size before: half the points, a quarte
 _STILL_DIFF = 2.0  # mean abs grey change (0-255) on the box's thumbnail below which a face "has not moved"
 _MIN_GOOD_FRACTION = 0.5  # fewer surviving points than this means the face was covered: predict instead
 _VELOCITY_GAIN = 0.5  # weight of a new motion measurement in the velocity estimate
+_FLOW_TOLERANCE = 4.0  # px/frame: flow further than this (or half the speed) from the detections' velocity
+#                        means the points were dragged by something else (a person passing in front)
 _HIST_BINS = (8, 4)  # hue x saturation: small, cheap, and different people rarely share one
 _APPEARANCE_WEIGHT = 0.5  # how much histogram similarity adds to an association score
+_BEHIND_HOLD_FACTOR = 3  # a held face behind a visible tracked one is kept up to this many hold periods
 _CLEARLY_GONE = 0.4  # a held box with less than this fraction inside the frame is dropped at once
 
 
@@ -50,7 +55,9 @@ class Track:
     first_frame: int
     missed_since: int | None = None  # frame the detector first missed this face
     points: np.ndarray | None = field(default=None, repr=False)  # corner points, half-size frame coordinates
-    velocity: tuple[float, float] = (0.0, 0.0)  # box centre motion, px per frame
+    velocity: tuple[float, float] = (0.0, 0.0)  # box centre motion, px per frame (what prediction uses)
+    # velocity measured between detections: trusted over flow, which a face passing in front can drag
+    detected_velocity: tuple[float, float] | None = None
     histogram: np.ndarray | None = field(default=None, repr=False)
     roll: float | None = None  # eye-line roll at the last detection, degrees (None: detector has no keypoints)
     centre: tuple[float, float] = (0.0, 0.0)  # sub-pixel centre, so slow motion does not round away
@@ -173,7 +180,8 @@ class FaceTracker:
                 continue
             before, now = _thumbnail(prev, track.box), _thumbnail(small, track.box)
             if before is not None and now is not None and float(np.abs(before - now).mean()) < _STILL_DIFF:
-                track.velocity = (track.velocity[0] * (1 - _VELOCITY_GAIN), track.velocity[1] * (1 - _VELOCITY_GAIN))
+                if track.detected_velocity is None:
+                    track.velocity = (track.velocity[0] * (1 - _VELOCITY_GAIN), track.velocity[1] * (1 - _VELOCITY_GAIN))
                 continue
             flowing.append(track)
         if not flowing:
@@ -196,11 +204,25 @@ class FaceTracker:
                 track.points = None
                 self._predict(track)
                 continue
-            dx, dy = np.median((new[good] - track.points[good]).reshape(-1, 2), axis=0) * _FLOW_SCALE
-            vx, vy = track.velocity
-            track.velocity = (vx + _VELOCITY_GAIN * (float(dx) - vx), vy + _VELOCITY_GAIN * (float(dy) - vy))
-            track.shift(float(dx), float(dy))
+            dx, dy = (float(v) for v in np.median((new[good] - track.points[good]).reshape(-1, 2), axis=0) * _FLOW_SCALE)
+            if track.detected_velocity is not None:
+                vx, vy = track.detected_velocity
+                if np.hypot(dx - vx, dy - vy) > max(_FLOW_TOLERANCE, 0.5 * float(np.hypot(vx, vy))):
+                    track.points = None  # dragged: follow the detections' motion until the next detection
+                    self._predict(track)
+                    continue
+            else:
+                vx, vy = track.velocity
+                track.velocity = (vx + _VELOCITY_GAIN * (dx - vx), vy + _VELOCITY_GAIN * (dy - vy))
+            track.shift(dx, dy)
             track.points = new[good].reshape(-1, 1, 2)
+
+    def _covered_by_other(self, track: Track) -> bool:
+        """A visible tracked face close enough that its head and shoulders may cover this one."""
+        cx, cy = track.centre
+        return any(o is not track and not o.held
+                   and np.hypot(o.centre[0] - cx, o.centre[1] - cy) < 1.5 * max(o.box[2], track.box[2])
+                   for o in self._tracks)
 
     def _overlaps_other(self, track: Track) -> bool:
         return any(o is not track and iou(o.box, track.box) > 0.1 for o in self._tracks)
@@ -225,8 +247,12 @@ class FaceTracker:
             f0, x0, y0 = track._detected_at
             steps = frame_index - f0
             mvx, mvy = (cx - x0) / steps, (cy - y0) / steps
-            vx, vy = track.velocity
-            track.velocity = (vx + _VELOCITY_GAIN * (mvx - vx), vy + _VELOCITY_GAIN * (mvy - vy))
+            if track.detected_velocity is None:
+                track.detected_velocity = (mvx, mvy)
+            else:
+                vx, vy = track.detected_velocity
+                track.detected_velocity = (vx + _VELOCITY_GAIN * (mvx - vx), vy + _VELOCITY_GAIN * (mvy - vy))
+            track.velocity = track.detected_velocity
         track._detected_at = (frame_index, cx, cy)
         track.set_box(box)
         track.score = det.score
@@ -284,7 +310,10 @@ class FaceTracker:
                 appeared.append(track)
         keep: list[Track] = []
         for track in self._tracks:
-            expired = track.missed_since is not None and frame_index - track.missed_since >= self.hold_frames
+            missed = frame_index - track.missed_since if track.missed_since is not None else 0
+            # a face hidden behind another tracked face is probably still there: hold it longer
+            behind = missed < _BEHIND_HOLD_FACTOR * self.hold_frames and self._covered_by_other(track)
+            expired = track.missed_since is not None and missed >= self.hold_frames and not behind
             gone = _visible_fraction(track.box, w, h) < _CLEARLY_GONE
             if expired or gone:
                 lost.append(track)
