@@ -60,6 +60,10 @@ class FacePipeline:
 
     @classmethod
     def from_config(cls, config: Config) -> FacePipeline:
+        # One OpenCV thread: the face path works on small images while the capture and dispatcher
+        # threads share the cores, and OpenCV's pool then stalls more than it helps (measured on the
+        # loaded 2-core bench machine: flat-out 0.6 cores and 150 fps with the pool, 1.1 and 340 without).
+        cv2.setNumThreads(1)
         mdir = config.models_dir
         detector = make_detector(
             config.faces.detector,
