@@ -366,9 +366,9 @@ def _instrument(pipeline: Any, log: _FrameLog) -> None:
     process, classify = pipeline.process, pipeline.classifier.classify
     counter = {"frame": 0, "classified": 0}
 
-    def timed_classify(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    def timed_classify(frame: np.ndarray, box: tuple[int, int, int, int], *rest: Any) -> np.ndarray:
         t0 = time.perf_counter()
-        out = classify(frame, box)
+        out = classify(frame, box, *rest)
         log.expression_face.append(time.perf_counter() - t0)
         counter["classified"] += 1
         return out

@@ -115,6 +115,8 @@ class ExpressionConfig:
     ema_alpha: float = field(default=0.4, metadata=_range(0.01, 1.0))
     uncertain_below: float = field(default=0.4, metadata=_range(0.0, 1.0))
     face_margin: float = field(default=0.1, metadata=_range(0.0, 1.0))
+    mirror_average: bool = True  # classify the crop and its mirror image, average the probabilities
+    min_quality: float = field(default=0.3, metadata=_range(0.0, 1.0))  # below: label "uncertain" + reason
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,15 @@ from PIL import Image, ImageDraw, ImageFont
 WIDTH, HEIGHT = 128, 64
 
 
+REASON_TEXT = {  # face quality reasons (perception.face_quality) as the bottom line says them
+    "too_dark": "too dark to tell",
+    "low_contrast": "too flat to tell",
+    "too_blurry": "too blurry to tell",
+    "too_small": "face too far away",
+    "turned": "face turned away",
+}
+
+
 @dataclass(frozen=True)
 class DisplayState:
     label: str | None = None  # fused (else face-scene) emotion label, "uncertain", or None: no result
@@ -26,6 +35,7 @@ class DisplayState:
     camera_ok: bool = True
     camera_error: str = ""
     broker: bool | None = None  # MQTT connected? None: no MQTT configured (no icon)
+    reason: str | None = None  # why the faces could not be read (scene quality_reason, e.g. "too_dark")
 
 
 def _bitmap(rows: tuple[str, ...]) -> Image.Image:
@@ -150,6 +160,8 @@ def render(state: DisplayState) -> Image.Image:
         bottom = "camera: " + (state.camera_error or "no frames")
     elif state.broker is False:
         bottom = "broker: disconnected"
+    elif state.reason:
+        bottom = REASON_TEXT.get(state.reason, state.reason.replace("_", " "))
     elif state.modalities:
         bottom = "from " + " + ".join("voice" if m == "audio" else m for m in state.modalities)
     else:

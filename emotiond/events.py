@@ -81,6 +81,8 @@ class FaceEmotion:
     detector_score: float
     prediction: Prediction
     held: bool = False  # the detector missed it; the box is being held/tracked
+    quality: float | None = None  # 0 (unreadable) .. 1 (good), see perception.face_quality
+    quality_reason: str | None = None  # too_dark | low_contrast | too_blurry | too_small | turned, when quality < 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +91,8 @@ class FaceEmotion:
             "detector_score": round(self.detector_score, 4),
             "held": self.held,
             **self.prediction.to_dict(),
+            "quality": None if self.quality is None else round(self.quality, 4),
+            "quality_reason": self.quality_reason,
         }
 
 
@@ -98,6 +102,9 @@ class SceneEmotion:
 
     faces: int
     prediction: Prediction | None
+    # why the scene is ``uncertain`` when every face was too poor to read (e.g. "too_dark"), else None
+    quality_reason: str | None = None
+    quality: float | None = None  # 0..1, mean quality of the faces the scene is made of (fusion weighs by it)
 
     def to_dict(self) -> dict[str, Any]:
         base: dict[str, Any] = {"faces": self.faces}
@@ -105,6 +112,8 @@ class SceneEmotion:
             base.update({"probabilities": {}, "label": None, "confidence": 0.0})
         else:
             base.update(self.prediction.to_dict())
+        base["quality"] = None if self.quality is None else round(self.quality, 4)
+        base["quality_reason"] = self.quality_reason
         return base
 
 

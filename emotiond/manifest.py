@@ -36,6 +36,14 @@ class Manifest:
         return float(lo), float(hi)
 
     @property
+    def preprocessing_steps(self) -> tuple[str, ...]:
+        """The ordered pixel steps the model wants (``preprocessing.steps``); the consumer checks the names."""
+        steps = self.preprocessing.get("steps", [])
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise ModelError(f"{self.path}: preprocessing.steps must be a list of step names")
+        return tuple(steps)
+
+    @property
     def validated(self) -> bool:
         """True only when the ``validation`` block says ``validated`` (its fields are checked at load)."""
         return bool(self.raw.get("validation", {}).get("status") == "validated")

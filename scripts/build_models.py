@@ -334,6 +334,10 @@ def write_manifests(out: Path, work: Path, sources: dict[str, dict[str, Any]], r
         "output": {"shape": ex["output"]["shape"], "dtype": "int8", "activation": "softmax",
                    "quantization": ex["output"]["quantization"]},
         "preprocessing": {
+            "steps": ["align_roll", "stretch"],  # chosen on benchmarks/robustness.py, see RESULTS.md
+            "steps_note": ("applied in this order by emotiond.perception.expression: level the eye line (BlazeFace "
+                           "keypoints), then stretch a flat (dim) grey crop's 1..99 percentile range to 0..255; "
+                           "also known: clahe, equalize_hist"),
             "resize": [64, 64],
             "interpolation": "bilinear",
             "color": "BGR->gray (cv2.COLOR_BGR2GRAY)",
@@ -588,6 +592,9 @@ def models_md(man: dict[str, dict[str, Any]], res: dict[str, Any], bench: dict[s
         f"- Output: {ex['output']['shape']} int8 softmax probabilities; quantisation {_q(ex['output'])}.",
         "- Preprocessing (from fer's source): BGR->gray, face box made square, padded by 10 px per side, "
         "cv2.resize to 64x64 (bilinear), x/255, then (x-0.5)*2; quantise with the input scale/zero point.",
+        "- emotiond's own crop steps (`preprocessing.steps`, issue 17): `align_roll` (rotate the crop so the "
+        "eye line from BlazeFace's keypoints is level), then `stretch` (contrast stretch of a dim, flat crop); "
+        "the reference inputs above are taken before these steps.",
         f"- Measured float(Keras) vs int8(TFLite) on {exm['n_eval']} held-out inputs: top-1 agreement "
         f"{exm['float_int8_top1_agreement']:.4f}, mean |prob diff| {exm['mean_abs_prob_diff']:.4f}, "
         f"max |prob diff| {exm['max_abs_prob_diff']:.4f}.",

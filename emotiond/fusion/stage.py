@@ -170,7 +170,9 @@ class FusionStage:
                     modalities["audio"] = max(age, 0.0)
             else:
                 self._audio = None  # expired: back to face-only
-        wf = c.face_weight if face is not None else 0.0
+        # a scene of poorly seen faces (dark, blurred, ...) counts for less against the voice
+        quality = event.scene.quality if event.scene.quality is not None else 1.0
+        wf = c.face_weight * quality if face is not None else 0.0
         fused = fuse_scores(face, audio, coverage, wf, wa)
         if fused is None:
             self._smoother = make_smoother(c.smoothing, c.history, c.ema_alpha)

@@ -1,7 +1,22 @@
 """Facial expression: crop each tracked face, feed the int8 mini-Xception, return probabilities.
 
-Preprocessing (size, colour, margin) comes from the model's manifest so another model can be
-dropped in without code changes.
+Preprocessing (size, colour, margin, and the ordered ``preprocessing.steps``) comes from the
+model's manifest so another model can be dropped in without code changes. Steps this code knows:
+
+- ``align_roll``: rotate the crop so the eye line is level (needs eye keypoints; BlazeFace has
+  them, Haar does not, and then the crop stays upright);
+- ``clahe``: contrast-limited adaptive histogram equalisation of the crop (evening light);
+- ``equalize_hist``: plain histogram equalisation of the crop;
+- ``stretch``: linear contrast stretch of a flat crop (its 1st..99th percentile to 0..255, only
+  when that range is under 160 grey levels, so a well-exposed face is left as it is): undoes a dim
+  exposure without reshaping local contrast the way equalisation does.
+
+The shipped manifest asks for ``align_roll`` then ``stretch``: on benchmarks/robustness.py, CLAHE
+and plain equalisation changed the clean labels of the harder (low-confidence) portrait and lowered
+agreement under every perturbation; the conditional stretch kept them (see benchmarks/RESULTS.md).
+
+Mirror averaging (classify the crop and its mirror image, average the probabilities) is a run-time
+choice, not the model's, so it is a constructor argument (``expression.mirror_average``).
 """
 
 from __future__ import annotations
@@ -11,11 +26,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotiond.models import Manifest, TFLiteModel
+from emotiond.models import Manifest, ModelError, TFLiteModel
+from emotiond.perception.align import square_crop
+
+STEPS = ("align_roll", "clahe", "equalize_hist", "stretch")
+_CLAHE_CLIP, _CLAHE_TILES = 2.0, (4, 4)
+_STRETCH_BELOW = 160.0  # grey levels: crops with a narrower 1..99 % range are stretched (120-200 measured alike)
+
+
+def _stretch(grey: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(grey, (1.0, 99.0))
+    if hi - lo < 1.0 or hi - lo >= _STRETCH_BELOW:
+        return grey
+    return cv2.convertScaleAbs(grey, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
 
 
 class ExpressionClassifier:
-    def __init__(self, model: TFLiteModel, face_margin: float | None = None) -> None:
+    def __init__(self, model: TFLiteModel, face_margin: float | None = None, mirror_average: bool = False) -> None:
         self.model = model
         m = model.manifest
         if not m.labels:
@@ -25,34 +52,60 @@ class ExpressionClassifier:
         self.gray = m.input.get("color", "gray") == "gray" or self.channels == 1
         self.margin = float(face_margin if face_margin is not None else m.preprocessing.get("face_margin", 0.0))
         self._lo, self._hi = m.input_range
+        self.steps = m.preprocessing_steps
+        unknown = [s for s in self.steps if s not in STEPS]
+        if unknown:
+            raise ModelError(f"{m.path}: unknown preprocessing step(s) {unknown} (known: {', '.join(STEPS)})")
+        self.align = "align_roll" in self.steps
+        self.mirror_average = mirror_average
+        self._clahe = cv2.createCLAHE(clipLimit=_CLAHE_CLIP, tileGridSize=_CLAHE_TILES)
 
     @classmethod
     def from_manifest(cls, path: Path, backend: str = "auto", num_threads: int = 1,
-                      face_margin: float | None = None) -> ExpressionClassifier:
-        return cls(TFLiteModel(Manifest.load(path), backend, num_threads), face_margin)
+                      face_margin: float | None = None, mirror_average: bool = False) -> ExpressionClassifier:
+        return cls(TFLiteModel(Manifest.load(path), backend, num_threads), face_margin, mirror_average)
 
-    def crop(self, frame_bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """The face region grown by the margin, clipped to the frame, resized to the model input."""
-        x, y, w, h = box
-        side = max(w, h) * (1.0 + 2.0 * self.margin)  # square around the centre, as the model was trained
-        cx, cy = x + w / 2.0, y + h / 2.0
-        fh, fw = frame_bgr.shape[:2]
-        x0, y0 = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
-        x1, y1 = min(fw, int(round(cx + side / 2))), min(fh, int(round(cy + side / 2)))
-        face = frame_bgr[y0:y1, x0:x1]
-        if face.size == 0:
-            face = np.zeros((self.height, self.width, 3), np.uint8)
-        face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY if self.gray else cv2.COLOR_BGR2RGB)
-        face = cv2.resize(face, (self.width, self.height), interpolation=cv2.INTER_AREA)
+    def crop(self, frame: np.ndarray, box: tuple[int, int, int, int], roll_deg: float | None = None) -> np.ndarray:
+        """The face region grown by the margin, levelled (``align_roll``), resized to the model input,
+        with the manifest's pixel steps applied. ``frame`` is BGR, or already grey (2-D) for a grey
+        model, so the pipeline converts each frame once for every stage."""
+        if frame.ndim == 2 and not self.gray:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        face = square_crop(frame, box, self.margin, (self.width, self.height), roll_deg if self.align else None)
+        if face.ndim == 3:
+            face = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY if self.gray else cv2.COLOR_BGR2RGB)
+        for step in self.steps:
+            if step == "clahe":
+                face = self._per_channel(face, self._clahe.apply)
+            elif step == "equalize_hist":
+                face = self._per_channel(face, cv2.equalizeHist)
+            elif step == "stretch":
+                face = self._per_channel(face, _stretch)
         return face.reshape(self.height, self.width, self.channels)
 
-    def classify_crop(self, crop: np.ndarray) -> np.ndarray:
-        """Probabilities for one crop already at the model's size (uint8 pixels)."""
+    @staticmethod
+    def _per_channel(face: np.ndarray, op: object) -> np.ndarray:
+        assert callable(op)
+        if face.ndim == 2:
+            return op(face)
+        lab = cv2.cvtColor(face, cv2.COLOR_RGB2LAB)  # equalise lightness only, keep colour
+        lab[:, :, 0] = op(np.ascontiguousarray(lab[:, :, 0]))
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+    def _run(self, crop: np.ndarray) -> np.ndarray:
         x = crop.astype(np.float32) * ((self._hi - self._lo) / 255.0) + self._lo
-        probs = self.model.run(x[None])[0].reshape(-1)
-        probs = np.clip(probs, 0.0, None)
+        probs = np.clip(self.model.run(x[None])[0].reshape(-1), 0.0, None)
         total = float(probs.sum())
         return probs / total if total > 0 else np.full(len(self.labels), 1.0 / len(self.labels), np.float32)
 
-    def classify(self, frame_bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        return self.classify_crop(self.crop(frame_bgr, box))
+    def classify_crop(self, crop: np.ndarray) -> np.ndarray:
+        """Probabilities for one crop already at the model's size (uint8 pixels); with mirror
+        averaging, the mean of the crop's and its mirror image's (expressions are symmetric enough,
+        lighting and pose are not)."""
+        probs = self._run(crop)
+        if self.mirror_average:
+            probs = (probs + self._run(np.ascontiguousarray(crop[:, ::-1]))) / 2.0
+        return probs
+
+    def classify(self, frame: np.ndarray, box: tuple[int, int, int, int], roll_deg: float | None = None) -> np.ndarray:
+        return self.classify_crop(self.crop(frame, box, roll_deg))

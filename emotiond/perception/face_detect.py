@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 class Detection:
     box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
     score: float
+    # BlazeFace's six keypoints (right eye, left eye, nose, mouth, right ear, left ear) in frame
+    # pixels; empty for detectors without keypoints (Haar)
+    keypoints: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def roll(self) -> float | None:
+        """Eye-line roll in degrees (positive: the eye line falls to the right in the image), None without eyes."""
+        if len(self.keypoints) < 2:
+            return None
+        (ax, ay), (bx, by) = sorted(self.keypoints[:2])  # left-most eye first, whichever eye it is
+        return float(np.degrees(np.arctan2(by - ay, bx - ax)))
 
 
 class FaceDetector(Protocol):
@@ -103,6 +114,20 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
     return kept
 
 
+LOW_LIGHT_MEAN = 70.0  # a frame darker than this (mean grey level) is brightened for the detector
+_LOW_LIGHT_TARGET, _LOW_LIGHT_MAX_GAIN = 110.0, 4.0
+
+
+def _low_light_gain(small: np.ndarray, frame_mean: float) -> np.ndarray:
+    """Brighten a dark frame's detector input (only the 128 px copy): measured on the robustness
+    benchmark, BlazeFace found the face in 7 of 24 frames at a quarter of the light, 14 with this
+    gain, and the same 17 of 24 on the clean frames (which are never touched)."""
+    if frame_mean >= LOW_LIGHT_MEAN:
+        return small
+    gain = min(_LOW_LIGHT_MAX_GAIN, _LOW_LIGHT_TARGET / max(frame_mean, 1.0))
+    return cv2.convertScaleAbs(small, alpha=gain)
+
+
 class BlazeFaceDetector:
     """BlazeFace (short- or full-range, per its manifest): letterbox, decode anchors, NMS, unletterbox."""
 
@@ -137,6 +162,7 @@ class BlazeFaceDetector:
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         small, side, pad_x, pad_y = self._letterbox(rgb)
+        small = _low_light_gain(small, float(frame_bgr[::8, ::8].mean()))
         x = small.astype(np.float32) * ((self._hi - self._lo) / 255.0) + self._lo
         outputs = self.model.run(x[None])
         raw = outputs[self._reg_idx].reshape(-1, 16)
@@ -150,12 +176,17 @@ class BlazeFaceDetector:
         cy = raw[:, 1] / self.box_scale + anchors[:, 1]
         bw = raw[:, 2] / self.box_scale
         bh = raw[:, 3] / self.box_scale
-        boxes = np.stack([cx - bw / 2, cy - bh / 2, bw, bh], axis=1)
+        kx = raw[:, 4:16:2] / self.box_scale + anchors[:, :1]
+        ky = raw[:, 5:16:2] / self.box_scale + anchors[:, 1:2]
+        # keypoints ride along in the box array: weighted NMS blends them like the box (iou reads [:4])
+        boxes = np.concatenate([np.stack([cx - bw / 2, cy - bh / 2, bw, bh], axis=1), kx, ky], axis=1)
         detections = []
         for box, score in weighted_nms(boxes, scores, self.iou)[: self.max_faces]:
-            x0, y0, bw_, bh_ = box * side
+            x0, y0, bw_, bh_ = box[:4] * side
+            points = tuple((float(x * side - pad_x), float(y * side - pad_y)) for x, y in zip(box[4:10], box[10:16]))
             detections.append(
-                Detection((int(round(x0 - pad_x)), int(round(y0 - pad_y)), int(round(bw_)), int(round(bh_))), score)
+                Detection((int(round(x0 - pad_x)), int(round(y0 - pad_y)), int(round(bw_)), int(round(bh_))), score,
+                          points)
             )
         return detections
 

@@ -34,5 +34,5 @@ def build_face_models(config: Config, *, min_score: float | None = None, max_fac
         full_manifest_path=mdir / m.face_detector_full,
     )
     classifier = ExpressionClassifier.from_manifest(mdir / m.expression, m.backend, m.num_threads,
-                                                    config.expression.face_margin)
+                                                    config.expression.face_margin, config.expression.mirror_average)
     return FaceModels(detector, classifier)

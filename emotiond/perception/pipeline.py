@@ -15,13 +15,14 @@ import cv2
 import numpy as np
 
 from emotiond.config import Config
-from emotiond.events import EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
+from emotiond.events import UNCERTAIN, EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
 from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import FaceDetector
+from emotiond.perception.face_detect import FaceDetector, clip_box
 from emotiond.perception.face_path import build_face_models
+from emotiond.perception.face_quality import FaceQuality, assess
 from emotiond.perception.motion import MotionDetector, MotionGate
-from emotiond.perception.tracking import FaceTracker
+from emotiond.perception.tracking import FaceTracker, Track
 
 
 @dataclass
@@ -41,6 +42,7 @@ class _FaceState:
     smoother: Smoother
     prediction: Prediction | None = None
     last_classified: int = -(10**9)
+    quality: FaceQuality | None = None
 
 
 @dataclass
@@ -56,6 +58,7 @@ class FacePipeline:
     ema_alpha: float = 0.4
     uncertain_below: float = 0.4
     gate: MotionGate | None = None  # None: every frame is analysed
+    min_quality: float = 0.3
     times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
@@ -70,12 +73,17 @@ class FacePipeline:
 
     @classmethod
     def from_config(cls, config: Config) -> FacePipeline:
+        # One OpenCV thread: the face path works on small images while the capture and dispatcher
+        # threads share the cores, and OpenCV's pool then stalls more than it helps (measured on the
+        # loaded 2-core bench machine: flat-out 0.6 cores and 150 fps with the pool, 1.1 and 340 without).
+        cv2.setNumThreads(1)
         models = build_face_models(config)
         e, m = config.expression, config.motion
         gate = MotionGate(MotionDetector(m.threshold, m.min_area), config.camera.fps, m.idle_fps, m.idle_after) \
             if m.enabled else None
         return cls(models.detector, models.classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
-                   config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below, gate)
+                   config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below,
+                   gate=gate, min_quality=e.min_quality)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -127,8 +135,8 @@ class FacePipeline:
         if detect:
             self._last_detect = n
         t1 = time.perf_counter()
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        update = self.tracker.update(n, gray, detections)
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)  # once per frame, shared by every stage
+        update = self.tracker.update(n, gray, detections, frame_bgr)
         if gate is not None:
             gate.settle(len(update.tracks), motion)
         t2 = time.perf_counter()
@@ -146,26 +154,55 @@ class FacePipeline:
             state = self._faces[track.face_id]
             if n - state.last_classified < self.classify_every or track.held:
                 continue
-            probs = self.classifier.classify(frame_bgr, track.box)
+            face_frame = gray if self.classifier.gray else frame_bgr
+            probs = self.classifier.classify(face_frame, track.box, track.roll)
+            state.quality = assess(gray, track.box, track.roll)
             ts0 = time.perf_counter()
-            state.prediction = decide(self.labels, state.smoother.update(probs), self.uncertain_below)
+            state.prediction = self._decide_face(state, probs)
             t_smooth += time.perf_counter() - ts0
             state.last_classified = n
             classified = True
         t3 = time.perf_counter()
         if classified or update.lost:
-            events.append(self._emotion_event(n, ts, update.tracks))
+            events.append(self._emotion_event(n, ts, update.tracks, gray.shape))
         self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth, t0 - tm, detect)
         return events
 
-    def _emotion_event(self, n: int, ts: float, tracks: tuple) -> EmotionEvent:
+    def _readable(self, quality: FaceQuality | None) -> bool:
+        return quality is None or quality.score >= self.min_quality
+
+    def _decide_face(self, state: _FaceState, probs: np.ndarray) -> Prediction:
+        """A readable face updates its smoother; an unreadable one is ``uncertain`` (its reason is in
+        the event) and leaves the history alone, so one dark frame does not drag the label."""
+        if self._readable(state.quality):
+            return decide(self.labels, state.smoother.update(probs), self.uncertain_below)
+        guess = decide(self.labels, probs, self.uncertain_below)
+        return Prediction(guess.probabilities, UNCERTAIN, guess.confidence)
+
+    def _emotion_event(self, n: int, ts: float, tracks: tuple[Track, ...], size: tuple[int, ...]) -> EmotionEvent:
         faces = []
         for track in tracks:
-            pred = self._faces[track.face_id].prediction
-            if pred is not None:
-                faces.append(FaceEmotion(track.face_id, track.box, track.score, pred, track.held))
-        scene_pred = None
+            state = self._faces[track.face_id]
+            if state.prediction is not None:
+                q = state.quality
+                box = clip_box(track.box, size[1], size[0]) or track.box  # a predicted box may reach past the edge
+                faces.append(FaceEmotion(track.face_id, box, track.score, state.prediction, track.held,
+                                         None if q is None else q.score, None if q is None else q.reason))
+        scene_pred, scene_reason, scene_quality = None, None, None
         if faces:
-            mean = np.mean([[f.prediction.probabilities[label] for label in self.labels] for f in faces], axis=0)
-            scene_pred = decide(self.labels, mean, self.uncertain_below)
-        return EmotionEvent(n, tuple(faces), SceneEmotion(len(faces), scene_pred), timestamp=ts)
+            # faces weigh by their quality; unreadable ones not at all (unless none is readable)
+            readable = [f for f in faces if f.quality is None or f.quality >= self.min_quality]
+            if readable:
+                weights = np.array([1.0 if f.quality is None else max(f.quality, 1e-3) for f in readable])
+                probs = np.array([[f.prediction.probabilities[label] for label in self.labels] for f in readable])
+                scene_pred = decide(self.labels, weights @ probs / weights.sum(), self.uncertain_below)
+                scene_quality = float(weights.mean())
+            else:
+                reasons = [f.quality_reason for f in faces if f.quality_reason]
+                scene_reason = max(set(reasons), key=reasons.count) if reasons else None
+                mean = np.mean([[f.prediction.probabilities[label] for label in self.labels] for f in faces], axis=0)
+                guess = decide(self.labels, mean, self.uncertain_below)
+                scene_pred = Prediction(guess.probabilities, UNCERTAIN, guess.confidence)
+                scene_quality = float(np.mean([f.quality or 0.0 for f in faces]))
+        scene = SceneEmotion(len(faces), scene_pred, scene_reason, scene_quality)
+        return EmotionEvent(n, tuple(faces), scene, timestamp=ts)

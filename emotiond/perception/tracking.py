@@ -1,24 +1,50 @@
-"""Face tracking between detections: sparse Lucas-Kanade optical flow, stable IDs, and face hold.
+"""Face tracking between detections: optical flow, constant-velocity prediction, stable IDs, face hold.
 
-The detector runs every N frames; in between, each box follows the median motion of corner points
-inside it. A face the detector misses is held (box and ID kept) for ``hold_frames`` frames, counted
-from the first frame it was missed, and then dropped.
+The detector runs every N frames. In between, each box follows the median Lucas-Kanade motion of
+corner points inside it, measured on a half-size grey image (a quarter of the pixels; faces are
+large enough that half resolution loses nothing a box needs). A face whose patch did not change
+since the last frame skips flow altogether.
+
+Each track keeps a velocity (pixels per frame) from its recent motion. A face the detector misses
+is held for ``hold_frames`` frames, counted from the first missed frame, and while held its box
+moves at that velocity (no flow, no classification: a held face costs nothing per frame). A held
+box whose prediction leaves the frame is clearly gone and is dropped at once instead of lingering
+as a ghost; one whose predicted box sits behind another visible tracked face is held up to
+three hold periods (people crossing slowly hide each other for longer). Detections are associated
+with tracks by overlap with the predicted box and centre distance, with a small colour histogram
+of the box settling ambiguous cases (two people crossing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 import cv2
 import numpy as np
 
 from emotiond.perception.face_detect import Detection, clip_box, iou
 
-_LK_WINDOW = (15, 15)
-_LK_LEVELS = 2
+_LK_WINDOW, _LK_LEVELS = (11, 11), 2
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)
+
+
+def _flow(prev: np.ndarray, nxt: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pyramidal Lucas-Kanade: where each point went, and whether it was found."""
+    moved, status, _err = cv2.calcOpticalFlowPyrLK(prev, nxt, points, np.empty_like(points), winSize=_LK_WINDOW,
+                                                   maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
+    return np.asarray(moved), np.asarray(status)
+_FLOW_SCALE = 2  # flow runs on the grey frame downscaled by this factor
+_MAX_CORNERS = 16  # per face (30 at full size before: half the points, a quarter of the pixels)
+_STILL_DIFF = 2.0  # mean abs grey change (0-255) on the box's thumbnail below which a face "has not moved"
+_MIN_GOOD_FRACTION = 0.5  # fewer surviving points than this means the face was covered: predict instead
+_VELOCITY_GAIN = 0.5  # weight of a new motion measurement in the velocity estimate
+_FLOW_TOLERANCE = 4.0  # px/frame: flow further than this (or half the speed) from the detections' velocity
+#                        means the points were dragged by something else (a person passing in front)
+_HIST_BINS = (8, 4)  # hue x saturation: small, cheap, and different people rarely share one
+_APPEARANCE_WEIGHT = 0.5  # how much histogram similarity adds to an association score
+_BEHIND_HOLD_FACTOR = 3  # a held face behind a visible tracked one is kept up to this many hold periods
+_CLEARLY_GONE = 0.4  # a held box with less than this fraction inside the frame is dropped at once
 
 
 @dataclass
@@ -28,11 +54,29 @@ class Track:
     score: float
     first_frame: int
     missed_since: int | None = None  # frame the detector first missed this face
-    points: np.ndarray | None = field(default=None, repr=False)
+    points: np.ndarray | None = field(default=None, repr=False)  # corner points, half-size frame coordinates
+    velocity: tuple[float, float] = (0.0, 0.0)  # box centre motion, px per frame (what prediction uses)
+    # velocity measured between detections: trusted over flow, which a face passing in front can drag
+    detected_velocity: tuple[float, float] | None = None
+    histogram: np.ndarray | None = field(default=None, repr=False)
+    roll: float | None = None  # eye-line roll at the last detection, degrees (None: detector has no keypoints)
+    centre: tuple[float, float] = (0.0, 0.0)  # sub-pixel centre, so slow motion does not round away
+    _detected_at: tuple[int, float, float] | None = field(default=None, repr=False)  # frame, cx, cy
 
     @property
     def held(self) -> bool:
         return self.missed_since is not None
+
+    def set_box(self, box: tuple[int, int, int, int]) -> None:
+        self.box = box
+        self.centre = (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
+
+    def shift(self, dx: float, dy: float) -> None:
+        """Move the box by a sub-pixel amount, keeping its size; the rounded box follows the exact centre."""
+        cx, cy = self.centre[0] + dx, self.centre[1] + dy
+        self.centre = (cx, cy)
+        w, h = self.box[2], self.box[3]
+        self.box = (int(round(cx - w / 2.0)), int(round(cy - h / 2.0)), w, h)
 
 
 @dataclass(frozen=True)
@@ -44,119 +88,240 @@ class TrackUpdate:
     lost: tuple[Track, ...]
 
 
-_CORNER_CONTEXT = 8  # px around a box: corner scores inside it then equal the whole-frame ones
+_CORNER_CONTEXT = 4  # px (half-size frame) around a box: corner scores inside it then equal the whole-frame ones
 
 
-def _corner_points(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
-    """Corners inside the box, searched in the box plus a small margin rather than the whole frame
-    (same points, a fraction of the cost: the corner response is local)."""
-    x, y, w, h = box
-    fh, fw = gray.shape
+def _corner_points(small: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Corners inside the box on the half-size grey frame, searched in the box plus a small margin."""
+    x, y, w, h = (v // _FLOW_SCALE for v in box)
+    fh, fw = small.shape
     x0, y0 = max(0, x - _CORNER_CONTEXT), max(0, y - _CORNER_CONTEXT)
     x1, y1 = min(fw, x + w + _CORNER_CONTEXT), min(fh, y + h + _CORNER_CONTEXT)
-    roi = gray[y0:y1, x0:x1]
+    roi = small[y0:y1, x0:x1]
+    if roi.size == 0:
+        return None
     mask = np.zeros_like(roi)
-    mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = 255
-    pts = cv2.goodFeaturesToTrack(roi, maxCorners=30, qualityLevel=0.01, minDistance=3, mask=mask)
+    mask[max(0, y - y0) : y - y0 + h, max(0, x - x0) : x - x0 + w] = 255
+    pts = cv2.goodFeaturesToTrack(roi, maxCorners=_MAX_CORNERS, qualityLevel=0.01, minDistance=2, mask=mask)
     if pts is None or len(pts) < 3:
         return None
     return pts + np.array([x0, y0], np.float32)
 
 
+def _thumbnail(small: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    x, y, w, h = (v // _FLOW_SCALE for v in box)
+    roi = small[max(0, y) : y + h, max(0, x) : x + w]
+    if roi.size == 0:
+        return None
+    return cv2.resize(roi, (12, 12), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+def colour_histogram(frame_bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Normalised hue-saturation histogram of the box's central part (every other pixel: it is a cue, not a measurement)."""
+    x, y, w, h = box
+    fh, fw = frame_bgr.shape[:2]
+    x0, y0 = max(0, x + w // 6), max(0, y + h // 6)
+    x1, y1 = min(fw, x + w - w // 6), min(fh, y + h - h // 6)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    hsv = cv2.cvtColor(frame_bgr[y0:y1:2, x0:x1:2], cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, list(_HIST_BINS), [0, 180, 0, 256]).reshape(-1)
+    total = float(hist.sum())
+    return hist / total if total > 0 else None
+
+
+def _similarity(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Bhattacharyya coefficient of two normalised histograms (1 same, 0 disjoint); 0.5 when unknown."""
+    if a is None or b is None:
+        return 0.5
+    return float(np.sum(np.sqrt(a * b)))
+
+
+def _visible_fraction(box: tuple[int, int, int, int], width: int, height: int) -> float:
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(width, box[0] + box[2]), min(height, box[1] + box[3])
+    area = box[2] * box[3]
+    return max(0, x1 - x0) * max(0, y1 - y0) / area if area > 0 else 0.0
+
+
 class FaceTracker:
-    def __init__(self, hold_frames: int, match_iou: float = 0.3) -> None:
+    def __init__(self, hold_frames: int, match_iou: float = 0.3, max_centre_distance: float = 0.6) -> None:
         self.hold_frames = hold_frames
         self.match_iou = match_iou
+        # a detection whose centre is within this many box widths of the prediction may match even
+        # without overlap (a fast face the prediction slightly misplaced)
+        self.max_centre_distance = max_centre_distance
         self._tracks: list[Track] = []
         self._next_id = 1
-        self._prev_gray: np.ndarray | None = None
+        self._prev_small: np.ndarray | None = None
 
     @property
     def tracks(self) -> tuple[Track, ...]:
         return tuple(self._tracks)
 
-    def _follow(self, gray: np.ndarray) -> None:
-        """Shift each box by the median flow of its points; boxes without good points stay put."""
-        if self._prev_gray is None or self._prev_gray.shape != gray.shape:
+    def _predict(self, track: Track) -> None:
+        track.shift(*track.velocity)
+
+    def _follow(self, small: np.ndarray, frame_index: int) -> None:
+        """Advance every box one frame: held faces by their velocity; the others by optical flow,
+        by nothing when their patch is unchanged, or by their velocity when their points were lost
+        or covered."""
+        prev = self._prev_small
+        if prev is None or prev.shape != small.shape:
             return
-        h, w = gray.shape
-        # a held face keeps its box
-        moving = [(t, t.points) for t in self._tracks if t.points is not None and not t.held]
-        if not moving:
+        flowing: list[Track] = []
+        for track in self._tracks:
+            if track.held or track.points is None:
+                self._predict(track)
+                continue
+            if self._overlaps_other(track):  # points may jump to the face in front: trust the motion model
+                track.points = None
+                self._predict(track)
+                continue
+            before, now = _thumbnail(prev, track.box), _thumbnail(small, track.box)
+            if before is not None and now is not None and float(np.abs(before - now).mean()) < _STILL_DIFF:
+                if track.detected_velocity is None:
+                    track.velocity = (track.velocity[0] * (1 - _VELOCITY_GAIN), track.velocity[1] * (1 - _VELOCITY_GAIN))
+                continue
+            flowing.append(track)
+        if not flowing:
             return
-        # One flow call for every face's points: each point is tracked on its own, so this equals a
-        # call per face, but the image pyramids are built once per frame instead of once per face.
-        # (OpenCV's stubs do not allow None for the optional output array; OpenCV itself does.)
-        points = np.concatenate([p for _, p in moving]).astype(np.float32, copy=False)
-        no_output = cast(np.ndarray, None)
-        new_all, status_all, _err = cv2.calcOpticalFlowPyrLK(self._prev_gray, gray, points, no_output, winSize=_LK_WINDOW,
-                                                             maxLevel=_LK_LEVELS, criteria=_LK_CRITERIA)
-        back_all, status_back_all, _err = cv2.calcOpticalFlowPyrLK(gray, self._prev_gray, new_all, no_output,
-                                                                   winSize=_LK_WINDOW, maxLevel=_LK_LEVELS,
-                                                                   criteria=_LK_CRITERIA)
+        # One flow call for every face's points (pyramids built once per frame, not once per face).
+        points = np.concatenate([t.points for t in flowing if t.points is not None]).astype(np.float32, copy=False)
+        new_all, status_all = _flow(prev, small, points)
+        back_all, status_back_all = _flow(small, prev, new_all)
         start = 0
-        for track, old in moving:
-            end = start + len(old)
+        for track in flowing:
+            assert track.points is not None
+            end = start + len(track.points)
             new, back = new_all[start:end], back_all[start:end]
             status, status_back = status_all[start:end], status_back_all[start:end]
             start = end
             # forward-backward check: a point that does not come back where it started was lost
-            round_trip = np.linalg.norm((back - old).reshape(-1, 2), axis=1)
-            good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 1.0)
-            if good.sum() < 3:
+            round_trip = np.linalg.norm((back - track.points).reshape(-1, 2), axis=1)
+            good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 0.5)
+            if good.sum() < 3 or good.mean() < _MIN_GOOD_FRACTION:
                 track.points = None
+                self._predict(track)
                 continue
-            dx, dy = np.median((new[good] - old[good]).reshape(-1, 2), axis=0)
-            x, y, bw, bh = track.box
-            moved = clip_box((int(round(x + dx)), int(round(y + dy)), bw, bh), w, h)
-            if moved is None:
-                track.points = None
-                continue
-            track.box = moved
+            dx, dy = (float(v) for v in np.median((new[good] - track.points[good]).reshape(-1, 2), axis=0) * _FLOW_SCALE)
+            if track.detected_velocity is not None:
+                vx, vy = track.detected_velocity
+                if np.hypot(dx - vx, dy - vy) > max(_FLOW_TOLERANCE, 0.5 * float(np.hypot(vx, vy))):
+                    track.points = None  # dragged: follow the detections' motion until the next detection
+                    self._predict(track)
+                    continue
+            else:
+                vx, vy = track.velocity
+                track.velocity = (vx + _VELOCITY_GAIN * (dx - vx), vy + _VELOCITY_GAIN * (dy - vy))
+            track.shift(dx, dy)
             track.points = new[good].reshape(-1, 1, 2)
 
-    def update(self, frame_index: int, gray: np.ndarray, detections: Sequence[Detection] | None) -> TrackUpdate:
-        """Advance one frame; ``detections`` is None on frames where the detector did not run."""
-        self._follow(gray)
+    def _covered_by_other(self, track: Track) -> bool:
+        """A visible tracked face close enough that its head and shoulders may cover this one."""
+        cx, cy = track.centre
+        return any(o is not track and not o.held
+                   and np.hypot(o.centre[0] - cx, o.centre[1] - cy) < 1.5 * max(o.box[2], track.box[2])
+                   for o in self._tracks)
+
+    def _overlaps_other(self, track: Track) -> bool:
+        return any(o is not track and iou(o.box, track.box) > 0.1 for o in self._tracks)
+
+    def _pair_score(self, track: Track, det: Detection, hist: np.ndarray | None) -> float | None:
+        """How well a detection fits a track's predicted box; None when it cannot be the same face."""
+        overlap = iou(track.box, det.box)
+        tw, dw = max(1, track.box[2]), max(1, det.box[2])
+        if not 0.5 <= dw / tw <= 2.0:
+            return None
+        tcx, tcy = track.centre
+        dcx, dcy = det.box[0] + det.box[2] / 2.0, det.box[1] + det.box[3] / 2.0
+        distance = float(np.hypot(dcx - tcx, dcy - tcy)) / max(tw, dw)
+        if overlap < self.match_iou and distance > self.max_centre_distance:
+            return None
+        return overlap + (1.0 - distance) + _APPEARANCE_WEIGHT * _similarity(track.histogram, hist)
+
+    def _matched(self, track: Track, det: Detection, box: tuple[int, int, int, int], frame_index: int,
+                 small: np.ndarray, hist: np.ndarray | None) -> None:
+        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+        if track._detected_at is not None and frame_index > track._detected_at[0]:
+            f0, x0, y0 = track._detected_at
+            steps = frame_index - f0
+            mvx, mvy = (cx - x0) / steps, (cy - y0) / steps
+            if track.detected_velocity is None:
+                track.detected_velocity = (mvx, mvy)
+            else:
+                vx, vy = track.detected_velocity
+                track.detected_velocity = (vx + _VELOCITY_GAIN * (mvx - vx), vy + _VELOCITY_GAIN * (mvy - vy))
+            track.velocity = track.detected_velocity
+        track._detected_at = (frame_index, cx, cy)
+        track.set_box(box)
+        track.score = det.score
+        track.roll = det.roll
+        track.missed_since = None
+        track.points = _corner_points(small, box)
+        if hist is not None:
+            track.histogram = hist if track.histogram is None else 0.8 * track.histogram + 0.2 * hist
+
+    def update(self, frame_index: int, gray: np.ndarray, detections: Sequence[Detection] | None,
+               frame_bgr: np.ndarray | None = None) -> TrackUpdate:
+        """Advance one frame; ``detections`` is None on frames where the detector did not run.
+
+        ``frame_bgr`` (optional) gives the appearance cue; without it association uses geometry only.
+        """
+        h, w = gray.shape
+        small = cv2.resize(gray, (w // _FLOW_SCALE, h // _FLOW_SCALE), interpolation=cv2.INTER_AREA)
+        self._follow(small, frame_index)
         appeared: list[Track] = []
         lost: list[Track] = []
-        h, w = gray.shape
         if detections is not None:
-            pairs = sorted(
-                ((iou(t.box, d.box), ti, di) for ti, t in enumerate(self._tracks) for di, d in enumerate(detections)),
-                reverse=True,
-            )
+            boxes = [clip_box(d.box, w, h) for d in detections]
+            hists = [colour_histogram(frame_bgr, b) if frame_bgr is not None and b is not None else None for b in boxes]
+            pairs = []
+            for ti, t in enumerate(self._tracks):
+                for di, d in enumerate(detections):
+                    if boxes[di] is None:
+                        continue
+                    s = self._pair_score(t, d, hists[di])
+                    if s is not None:
+                        pairs.append((s, ti, di))
+            pairs.sort(reverse=True)
             used_t: set[int] = set()
             used_d: set[int] = set()
-            for overlap, ti, di in pairs:
-                if overlap < self.match_iou or ti in used_t or di in used_d:
+            for _score, ti, di in pairs:
+                if ti in used_t or di in used_d:
                     continue
                 used_t.add(ti)
                 used_d.add(di)
-                track = self._tracks[ti]
-                box = clip_box(detections[di].box, w, h)
-                if box is not None:
-                    track.box = box
-                track.score = detections[di].score
-                track.missed_since = None
-                track.points = _corner_points(gray, track.box)
+                box = boxes[di]
+                assert box is not None
+                self._matched(self._tracks[ti], detections[di], box, frame_index, small, hists[di])
             for ti, track in enumerate(self._tracks):
                 if ti not in used_t and track.missed_since is None:
                     track.missed_since = frame_index
+                    track.points = None
             for di, det in enumerate(detections):
-                box = clip_box(det.box, w, h)
+                box = boxes[di]
                 if di in used_d or box is None:
                     continue
-                track = Track(self._next_id, box, det.score, frame_index, points=_corner_points(gray, box))
+                track = Track(self._next_id, box, det.score, frame_index)
+                self._matched(track, det, box, frame_index, small, hists[di])
                 self._next_id += 1
                 self._tracks.append(track)
                 appeared.append(track)
         keep: list[Track] = []
         for track in self._tracks:
-            if track.missed_since is not None and frame_index - track.missed_since >= self.hold_frames:
+            missed = frame_index - track.missed_since if track.missed_since is not None else 0
+            # a face hidden behind another tracked face is probably still there: hold it longer
+            behind = missed < _BEHIND_HOLD_FACTOR * self.hold_frames and self._covered_by_other(track)
+            expired = track.missed_since is not None and missed >= self.hold_frames and not behind
+            gone = _visible_fraction(track.box, w, h) < _CLEARLY_GONE
+            if expired or gone:
                 lost.append(track)
-            else:
-                keep.append(track)
+                continue
+            clipped = clip_box(track.box, w, h)
+            if clipped is not None and clipped != track.box and not track.held:
+                track.set_box(clipped)  # a detected or flowing face is reported inside the frame
+            keep.append(track)
         self._tracks = keep
-        self._prev_gray = gray
+        self._prev_small = small
         return TrackUpdate(tuple(keep), tuple(appeared), tuple(lost))

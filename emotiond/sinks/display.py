@@ -121,6 +121,7 @@ class DisplaySink:
                     confidence=pred.confidence if pred else 0.0,
                     faces=event.scene.faces,
                     modalities=modalities,
+                    reason=event.scene.quality_reason,
                 )
             elif isinstance(event, ListeningEvent):
                 s = dataclasses.replace(s, listening=event.active)

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Robustness benchmark: does the face path say the same thing when the room is darker, blurrier, rolled?
+
+No labelled face data can be had here, so this measures AGREEMENT with the clean image, never
+accuracy: each public-domain portrait is placed in a 640x480 frame (several sizes and positions,
+the "clean" frames), the daemon's FacePipeline (default config) labels it, then each living-room
+perturbation of the same frame is labelled by a fresh pipeline and compared.
+
+The portraits: scikit-image's `astronaut` (NASA, public domain; samples/astronaut.jpg) at several
+sizes, positions and backgrounds, and scikit-image's `camera` (the cameraman, CC0; a face in near
+profile that the model reads with low confidence, so a harder case) at several zooms. Two people,
+each with one expression: the figures say how stable the pipeline is, not how well it reads emotions.
+
+Per perturbation it reports: face found (a detection overlapping the clean face), label agreement
+(the perturbed face's label equals the clean label), agreement counting only faces quality did not
+flag, how often quality flagged the face (label ``uncertain`` with a reason; a legitimate outcome,
+counted apart rather than as agreement) and the mean shift of the clean label's probability.
+
+    PYTHONPATH=. python benchmarks/robustness.py [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from emotiond.config import Config, load_config
+from emotiond.events import EmotionEvent
+from emotiond.perception.face_detect import iou
+from emotiond.perception.pipeline import FacePipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH, HEIGHT = 640, 480
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]
+    label: str
+    probabilities: dict[str, float]
+    quality_reason: str | None  # None when quality did not flag the face (or the code has no quality)
+
+
+def clean_frames(astronaut: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The astronaut's head and shoulders at 4 sizes x 3 positions, on 2 backgrounds (24 frames)."""
+    portrait = astronaut[0:300, 90:390]
+    frames = []
+    for bg in ((100, 100, 100), (60, 90, 130)):
+        for width in (180, 220, 260, 300):
+            tile = cv2.resize(portrait, (width, width), interpolation=cv2.INTER_AREA)
+            for fx in (0.15, 0.5, 0.85):
+                frame = np.full((HEIGHT, WIDTH, 3), bg, np.uint8)
+                x = int((WIDTH - width) * fx)
+                y = (HEIGHT - width) // 2
+                frame[y : y + width, x : x + width] = tile
+                frames.append(("astronaut", frame))
+    return frames + [("cameraman", f) for f in cameraman_frames()]
+
+
+def cameraman_frames() -> list[np.ndarray]:
+    """scikit-image's `camera` zoomed so the face is 120-210 px wide, at 3 horizontal offsets (12 frames);
+    none when scikit-image (a dev dependency) is not installed."""
+    try:
+        from skimage import data
+    except ImportError:
+        return []
+    cam = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2BGR)
+    frames = []
+    for scale in (1.5, 2.0, 2.5, 3.0):
+        img = cv2.resize(cam, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        for dx in (-60, 0, 60):
+            x0, y0 = max(0, int(250 * scale) - 320 + dx), max(0, int(100 * scale) - 200)
+            part = img[y0 : y0 + HEIGHT, x0 : x0 + WIDTH]
+            frame = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
+            frame[: part.shape[0], : part.shape[1]] = part
+            frames.append(frame)
+    return frames
+
+
+def _dim_noise(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An evening room under one lamp: a quarter of the light, then sensor noise (shot + read)."""
+    dark = frame.astype(np.float32) * 0.25
+    noisy = dark + rng.normal(0.0, 1.0, dark.shape) * np.sqrt(dark * 0.5 + 9.0)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def _blur(frame: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+    return cv2.GaussianBlur(frame, (0, 0), 2.0)
+
+
+def _roll(angle: float) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    def rolled(frame: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+        m = cv2.getRotationMatrix2D((WIDTH / 2, HEIGHT / 2), angle, 1.0)
+        return cv2.warpAffine(frame, m, (WIDTH, HEIGHT), borderMode=cv2.BORDER_REPLICATE)
+    return rolled
+
+
+def _small(frame: np.ndarray, _rng: np.random.Generator, clean_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """The whole frame shrunk so the face is ~100 px wide, pasted in the middle of a 640x480 frame."""
+    face_w = clean_box[2] if clean_box else 150
+    scale = min(1.0, 100.0 / face_w)
+    small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    out = np.full_like(frame, frame[0, 0])
+    y, x = (HEIGHT - small.shape[0]) // 2, (WIDTH - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+def _mirror(frame: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+    return np.ascontiguousarray(frame[:, ::-1])
+
+
+def _combo(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return _dim_noise(_blur(_roll(10.0)(frame, rng), rng), rng)
+
+
+PERTURBATIONS: dict[str, Callable[..., np.ndarray]] = {
+    "dim+noise": _dim_noise,
+    "blur": _blur,
+    "roll+15": _roll(15.0),
+    "roll-15": _roll(-15.0),
+    "small(100px)": _small,
+    "mirror": _mirror,
+    "combo(roll10+blur+dim+noise)": _combo,
+}
+
+
+def _expected_box(name: str, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """Where the clean face should be in the perturbed frame (None: any face counts)."""
+    x, y, w, h = box
+    if name == "mirror":
+        return WIDTH - x - w, y, w, h
+    if name.startswith("small"):
+        s = min(1.0, 100.0 / w)
+        ox, oy = (WIDTH - int(WIDTH * s + 0.5)) // 2, (HEIGHT - int(HEIGHT * s + 0.5)) // 2
+        return int(ox + x * s), int(oy + y * s), int(w * s), int(h * s)
+    if name.startswith("roll") or name.startswith("combo"):
+        angle = 10.0 if name.startswith("combo") else float(name[4:])
+        m = cv2.getRotationMatrix2D((WIDTH / 2, HEIGHT / 2), angle, 1.0)
+        cx, cy = m @ np.array([x + w / 2, y + h / 2, 1.0])
+        return int(cx - w / 2), int(cy - h / 2), w, h
+    return box
+
+
+def faces_of(pipeline: FacePipeline, frame: np.ndarray) -> list[Face]:
+    out = []
+    for event in pipeline.process(frame, 0.0):
+        if isinstance(event, EmotionEvent):
+            for f in event.to_dict()["faces"]:
+                reason = f.get("quality_reason") if f.get("label") == "uncertain" else None
+                out.append(Face(tuple(f["box"]), f["label"], f["probabilities"], reason))
+    return out
+
+
+def run(config: Config, only: str | None = None, steps: tuple[str, ...] | None = None) -> dict[str, Any]:
+    astronaut = cv2.imread(str(ROOT / "samples" / "astronaut.jpg"), cv2.IMREAD_COLOR)
+    if astronaut is None:
+        raise SystemExit("samples/astronaut.jpg not found")
+    def pipeline_for() -> FacePipeline:  # fresh state per image
+        pipeline = FacePipeline.from_config(config)
+        if steps is not None:  # ablation: other preprocessing than the manifest's
+            pipeline.classifier.steps = steps
+            pipeline.classifier.align = "align_roll" in steps
+        return pipeline
+
+    results: dict[str, Any] = {}
+    clean_faces = []
+    for subject, frame in clean_frames(astronaut):
+        if only and subject != only:
+            continue
+        faces = faces_of(pipeline_for(), frame)
+        clean_faces.append((frame, max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None))
+    usable = [(fr, f) for fr, f in clean_faces if f is not None]
+    labels: dict[str, int] = {}
+    for _fr, f in usable:
+        labels[f.label] = labels.get(f.label, 0) + 1
+    results["clean"] = {"frames": len(clean_faces), "face_found": len(usable), "labels": labels}
+    rng = np.random.default_rng(17)
+    for name, perturb in PERTURBATIONS.items():
+        found = agree = flagged = agree_unflagged = unflagged = 0
+        shifts: list[float] = []
+        reasons: dict[str, int] = {}
+        for frame, clean in usable:
+            assert clean is not None
+            seen = perturb(frame, rng, clean.box) if name.startswith("small") else perturb(frame, rng)
+            faces = faces_of(pipeline_for(), seen)
+            want = _expected_box(name, clean.box)
+            match = max(faces, key=lambda f: iou(f.box, want) if want else 0.0, default=None)
+            if match is None or (want is not None and iou(match.box, want) < 0.2):
+                continue
+            found += 1
+            if match.quality_reason:
+                flagged += 1
+                reasons[match.quality_reason] = reasons.get(match.quality_reason, 0) + 1
+            else:
+                unflagged += 1
+                agree_unflagged += match.label == clean.label
+            agree += match.label == clean.label
+            shifts.append(match.probabilities.get(clean.label, 0.0) - clean.probabilities.get(clean.label, 0.0))
+        n = len(usable)
+        results[name] = {
+            "images": n,
+            "face_found": round(found / n, 4) if n else None,
+            "agreement": round(agree / found, 4) if found else None,
+            "agreement_unflagged": round(agree_unflagged / unflagged, 4) if unflagged else None,
+            "quality_flagged": round(flagged / found, 4) if found else None,
+            "flag_reasons": reasons,
+            "confidence_shift": round(float(np.mean(shifts)), 4) if shifts else None,
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", type=Path, default=ROOT / "config.toml")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--subject", choices=("astronaut", "cameraman"), help="only this portrait's frames")
+    ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
+    ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
+    args = ap.parse_args(argv)
+    config = load_config(args.config, environ={})
+    if args.mirror is not None:
+        expression = dataclasses.replace(config.expression, mirror_average=args.mirror == "on")
+        config = dataclasses.replace(config, expression=expression)
+    steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
+    results = run(config, args.subject, steps)
+    clean = results.pop("clean")
+    print(f"clean: {clean['face_found']}/{clean['frames']} frames with a face; labels {clean['labels']}")
+    print("agreement = same label as the clean image (NOT accuracy: no labelled face data here)")
+    print(f"{'perturbation':30s} {'found':>6s} {'agree':>6s} {'agree*':>7s} {'flagged':>8s} {'conf shift':>10s}  reasons")
+    for name, r in results.items():
+        fmt = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
+        print(f"{name:30s} {fmt(r['face_found']):>6s} {fmt(r['agreement']):>6s} {fmt(r['agreement_unflagged']):>7s} "
+              f"{fmt(r['quality_flagged']):>8s} {fmt(r['confidence_shift']):>10s}  {r['flag_reasons']}")
+    print("agree = all found faces (a face flagged `uncertain` by quality counts as disagreeing);"
+          " agree* = faces quality did not flag")
+    if args.json:
+        results["clean"] = clean
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
