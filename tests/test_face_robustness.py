@@ -231,7 +231,7 @@ def test_a_face_that_walked_out_stops_counting_at_once() -> None:
 def test_fusion_weighs_a_poorly_seen_scene_less_against_the_voice() -> None:
     from emotiond.config import FusionConfig
     from emotiond.events import AudioEvent, Prediction, SceneEmotion
-    from emotiond.fusion.fusion import FusionStage
+    from emotiond.fusion.stage import FusionStage
     from emotiond.fusion.labels import EMOTIONS
 
     def pred(label: str) -> Prediction:
@@ -239,7 +239,7 @@ def test_fusion_weighs_a_poorly_seen_scene_less_against_the_voice() -> None:
 
     def fused_sad(quality: float | None) -> float:
         stage = FusionStage(FusionConfig(smoothing="mean", history=1))
-        stage(AudioEvent("gpio", "ok", 2.0, prediction=pred("sad"), timestamp=100.0))
+        stage(AudioEvent("gpio", "ok", 2.0, prediction=pred("sad"), timestamp=100.0, validated=True))
         event = EmotionEvent(1, (), SceneEmotion(1, pred("happy"), None, quality), timestamp=100.5)
         fused = stage.fuse(event)
         assert fused is not None
