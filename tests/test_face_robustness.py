@@ -231,8 +231,8 @@ def test_a_face_that_walked_out_stops_counting_at_once() -> None:
 def test_fusion_weighs_a_poorly_seen_scene_less_against_the_voice() -> None:
     from emotiond.config import FusionConfig
     from emotiond.events import AudioEvent, Prediction, SceneEmotion
-    from emotiond.fusion.stage import FusionStage
     from emotiond.fusion.labels import EMOTIONS
+    from emotiond.fusion.stage import FusionStage
 
     def pred(label: str) -> Prediction:
         return Prediction({e: (1.0 if e == label else 0.0) for e in EMOTIONS}, label, 1.0)
