@@ -6,6 +6,7 @@ import base64
 
 from emotiond.events import AudioEvent, EmotionEvent, FaceEmotion, FusedEmotion, Prediction, SceneEmotion
 from emotiond.web.auth import authorized
+from emotiond.web.frames import FrameStore
 from emotiond.web.sse import EventHub, format_event
 from emotiond.web.state import LiveState, voice_summary
 
@@ -75,3 +76,13 @@ def test_hub_is_bounded_and_a_slow_subscriber_loses_its_oldest_events() -> None:
     b.close()
     assert hub.subscribe() is not None  # the slot is free again
     assert format_event('{"n":1}', 7) == b'id: 7\ndata: {"n":1}\n\n'
+
+
+def test_the_picture_says_why_a_face_cannot_be_read() -> None:
+    store = FrameStore(80, lambda: False)
+    unreadable = FaceEmotion(1, (0, 0, 10, 10), 0.9, Prediction({"happy": 0.6, "sad": 0.4}, "uncertain", 0.6),
+                             quality=0.1, quality_reason="too_dark")
+    readable = FaceEmotion(2, (20, 0, 10, 10), 0.9, Prediction({"happy": 0.9, "sad": 0.1}, "happy", 0.9),
+                           quality=0.8, quality_reason="too_small")
+    store.on_event(EmotionEvent(1, (unreadable, readable), SceneEmotion(2, None)))
+    assert store._labels == {1: "too dark", 2: "happy 90%"}

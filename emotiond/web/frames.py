@@ -14,7 +14,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from emotiond.events import EmotionEvent, Event, FaceLost, PrivacyEvent
+from emotiond.events import UNCERTAIN, EmotionEvent, Event, FaceLost, PrivacyEvent
 from emotiond.web.backend import FaceBox
 
 GREEN, YELLOW, RED = (0, 200, 0), (0, 215, 255), (60, 60, 230)  # BGR
@@ -66,7 +66,10 @@ class FrameStore:
         with self._cond:
             if isinstance(event, EmotionEvent):
                 for face in event.faces:
-                    self._labels[face.face_id] = f"{face.prediction.label} {face.prediction.confidence:.0%}"
+                    if face.quality_reason and face.prediction.label == UNCERTAIN:  # say why, not a guess
+                        self._labels[face.face_id] = face.quality_reason.replace("_", " ")
+                    else:
+                        self._labels[face.face_id] = f"{face.prediction.label} {face.prediction.confidence:.0%}"
             elif isinstance(event, FaceLost):
                 self._labels.pop(event.face_id, None)
             elif isinstance(event, PrivacyEvent) and event.enabled:
