@@ -18,7 +18,6 @@ from emotiond.config import AudioConfig
 from emotiond.context import CommandError, ComponentContext
 from emotiond.events import AudioEvent, Event, ListeningEvent
 from emotiond.perception.audio_pipeline import AudioAnalyzer
-from emotiond.perception.resample import load_scipy
 from emotiond.sources.microphone import MicrophoneError, MicrophoneSource, open_microphone
 from emotiond.sources.triggers import Trigger
 
@@ -143,10 +142,6 @@ class AudioCapture:
 
     # --- the worker ------------------------------------------------------------------------------
     def _worker(self) -> None:
-        try:  # slow once; here, in the background, rather than on the first clip or at start
-            load_scipy()
-        except ImportError as exc:  # a broken install: each capture will then report the error
-            log.error("audio: scipy does not import (%s)", exc)
         while True:
             job = self._jobs.get()
             if job is None:

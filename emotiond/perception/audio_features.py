@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.fft import dct  # already loaded with python_speech_features (scipy.fftpack)
 
 from emotiond.perception.resample import resample
 
@@ -26,10 +27,10 @@ from emotiond.perception.resample import resample
 
 
 def hann_periodic(n: int) -> np.ndarray:
-    """The periodic Hann window (librosa's default for the STFT)."""
-    from scipy.signal import get_window  # imported on first use: see emotiond.perception.resample
-
-    return np.asarray(get_window("hann", n, fftbins=True), dtype=np.float64)
+    """The periodic Hann window (librosa's default for the STFT): numpy's symmetric one of n + 1
+    points without its last, as ``scipy.signal.get_window("hann", n)`` gives, without importing
+    scipy.signal (see emotiond.perception.resample for what that costs)."""
+    return np.hanning(n + 1)[:-1].astype(np.float64)
 
 
 def frame_signal(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
@@ -89,8 +90,6 @@ def power_to_db(power: np.ndarray, amin: float = 1e-10, top_db: float | None = 8
 
 def dct_ortho(x: np.ndarray, n_out: int) -> np.ndarray:
     """Orthonormal DCT-II along axis 0 (librosa's MFCC transform), first n_out rows."""
-    from scipy.fft import dct  # imported on first use: see emotiond.perception.resample
-
     return np.asarray(dct(np.asarray(x, dtype=np.float64), type=2, norm="ortho", axis=0)[:n_out])
 
 
