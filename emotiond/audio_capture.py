@@ -64,6 +64,7 @@ class AudioCapture:
         ctx.register_command("capture_audio", self.command)
         self._thread = threading.Thread(target=self._worker, name="audio", daemon=True)
         self._thread.start()
+        ctx.register_worker("audio", self._thread.is_alive)
         if self.config.source == "pyaudio":
             try:
                 import pyaudio  # noqa: F401
@@ -72,6 +73,9 @@ class AudioCapture:
         for trig in self.triggers:
             try:
                 trig.start(self.trigger)
+                alive = getattr(trig, "alive", None)
+                if alive is not None:  # e.g. the control socket's accept thread
+                    ctx.register_worker(type(trig).__name__, alive)
             except Exception as exc:  # one broken trigger (no GPIO, socket in use) must not stop the daemon
                 log.error("trigger %s not started: %s", type(trig).__name__, exc)
 

@@ -246,6 +246,10 @@ class ControlSocketTrigger:
         self._thread.start()
         log.info("control socket listening on %s", p)
 
+    def alive(self) -> bool:
+        """The accept thread still runs (health: a dead control socket stops the watchdog pings)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _serve(self) -> None:
         assert self._sock is not None
         while not self._stop.is_set():
