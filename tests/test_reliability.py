@@ -341,3 +341,11 @@ def test_one_event_survives_a_clean_restart_with_the_next_seq(tmp_path: Path) ->
         assert sink._translator.seq == expected
         sink.stop()
         sink.close()
+
+
+def test_the_service_journals_by_default_in_its_state_directory(tmp_path: Path) -> None:
+    from emotiond.sinks.mqtt.sink import spool_path
+
+    assert spool_path("", {}) is None
+    assert spool_path("", {"STATE_DIRECTORY": f"{tmp_path}:/other"}) == tmp_path / "mqtt-spool.jsonl"
+    assert spool_path("/x/s.jsonl", {"STATE_DIRECTORY": str(tmp_path)}) == Path("/x/s.jsonl")

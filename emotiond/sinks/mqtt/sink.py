@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,17 @@ from emotiond.sinks.mqtt.transport import Transport, base_topic, client_id, read
 
 log = logging.getLogger(__name__)
 
+SPOOL_NAME = "mqtt-spool.jsonl"  # the default journal in $STATE_DIRECTORY
 CLOSE_RESERVE = 1.5  # seconds of the stop deadline kept for "offline", disconnect and the journal
+
+
+def spool_path(spool_file: str, environ: Mapping[str, str]) -> Path | None:
+    """``spool_file``, or under systemd (``StateDirectory=`` sets $STATE_DIRECTORY) a journal there by
+    default, so an installed service never reuses a seq; None: no journal."""
+    if spool_file:
+        return Path(spool_file)
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) / SPOOL_NAME if state else None
 
 
 class MqttSink:
@@ -43,7 +55,8 @@ class MqttSink:
         self.client_id = client_id(config)
         self._cond = threading.Condition()  # guards the translator, the outbox and the flags below
         self._translator = Translator(self.topics, self.m)
-        self._journal = Journal(Path(self.m.spool_file), self.topics.base) if self.m.spool_file else None
+        spool = spool_path(self.m.spool_file, os.environ if environ is None else environ)
+        self._journal = Journal(spool, self.topics.base) if spool is not None else None
         self._outbox = Outbox(self.m.queue_size, journal=self._journal)
         self._ctx: ComponentContext | None = None
         self._transport = Transport(self.m, self.topics, self.client_id, read_password(self.m, environ), self)
@@ -111,7 +124,7 @@ class MqttSink:
             self._journal.close(seq, dropped)  # undelivered ones (in flight too) stay for the next run
         if left:
             log.warning("mqtt: %d undelivered message(s) %s", left,
-                        f"spooled to {self.m.spool_file}" if self.m.spool_file else "lost (no spool_file)")
+                        f"kept in {self._journal.path}" if self._journal is not None else "lost (no spool_file)")
         log.info("mqtt: disconnected")
 
     def _reconfigure(self, config: Config) -> None:
