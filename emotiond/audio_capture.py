@@ -89,7 +89,8 @@ class AudioCapture:
         if self._thread is not None:
             # A recording in flight gets a moment to finish; past that it is abandoned (the thread is a
             # daemon thread) so that shutdown stays well inside systemd's TimeoutStopSec.
-            self._thread.join(timeout=STOP_GRACE_SECONDS)
+            left = self._ctx.stop_remaining() if self._ctx is not None else STOP_GRACE_SECONDS
+            self._thread.join(timeout=max(0.1, min(STOP_GRACE_SECONDS, left - 3.0)))  # 3 s kept for MQTT
             if self._thread.is_alive():
                 log.warning("abandoning the voice capture in progress to stop in time")
 

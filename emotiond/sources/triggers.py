@@ -141,6 +141,10 @@ class SignalTrigger:
             except Exception:
                 log.exception("signal trigger failed")
 
+    def alive(self) -> bool:
+        """The pipe reader still runs (health)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         if self._old is not None:
             try:
