@@ -86,6 +86,9 @@ class Daemon:
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.context.command(name, args)
 
+    def register_worker(self, name: str, alive: Callable[[], bool]) -> None:
+        self.context.register_worker(name, alive)
+
     def _adopt_config(self, config: Config) -> None:
         self.config = config
 

@@ -482,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="run only these (repeatable)")
     ap.add_argument("--skip-bad-inputs", action="store_true")
     args = ap.parse_args(argv)
+    if not any(Path(d, "mosquitto").is_file() for d in ("/usr/sbin", "/usr/bin")) and not shutil.which("mosquitto"):
+        print("chaos: mosquitto is not installed: apt-get install -y mosquitto mosquitto-clients", file=sys.stderr)
+        return 2
     names = args.only or [n for n in SCENARIOS if not (args.skip_bad_inputs and n == "bad-inputs")]
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="emotiond-chaos-") as tmp:
