@@ -349,3 +349,30 @@ def test_the_service_journals_by_default_in_its_state_directory(tmp_path: Path) 
     assert spool_path("", {}) is None
     assert spool_path("", {"STATE_DIRECTORY": f"{tmp_path}:/other"}) == tmp_path / "mqtt-spool.jsonl"
     assert spool_path("/x/s.jsonl", {"STATE_DIRECTORY": str(tmp_path)}) == Path("/x/s.jsonl")
+
+
+def test_mqtt_commands_use_the_shared_payload_rules_and_answer_strict_json() -> None:
+    from emotiond.sinks.mqtt.commands import answer_message, parse_command
+
+    assert "nests deeper" in (parse_command("privacy", b"[" * 5000 + b"]" * 5000, False, 65536).error or "")
+    assert "too long" in (parse_command("capture_audio", b'{"duration": ' + b"9" * 400 + b"}", False, 4096).error or "")
+    assert "NaN is not a JSON number" in (parse_command("privacy", b'{"id": NaN}', False, 4096).error or "")
+    assert "exceeds" in (parse_command("privacy", b"{" * 100_000, False, 4096).error or "")
+    ok = parse_command("privacy", b'{"id": {"deep": [1]}, "enabled": true}', False, 4096)
+    assert ok.error is None and ok.args == {"enabled": True} and ok.request_id == '{"deep":[1]}'
+    body = answer_message("t/cmd/x/result", "x", {"ok": True, "v": float("nan"), "o": object()}, 2**80, 1.0).payload
+    decoded = json.loads(body, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert decoded["v"] is None and isinstance(decoded["o"], str) and decoded["id"] == str(2**80)
+
+
+def test_every_stop_step_takes_its_time_from_one_budget() -> None:
+    from emotiond.watchdog import SHUTDOWN_DEADLINE, STOP_BUDGET
+
+    config = config_from_mapping({"device": {"id": DEV}}, environ={})
+    daemon = Daemon(config, pipeline=None)  # type: ignore[arg-type]
+    assert daemon.context.stop_remaining() == float("inf")  # no stop asked for: no limit
+    daemon.request_stop()
+    first = daemon.context.stop_remaining()
+    assert 0 < first <= STOP_BUDGET < SHUTDOWN_DEADLINE
+    daemon.request_stop()  # a second signal does not restart the budget
+    assert daemon.context.stop_remaining() <= first
