@@ -63,6 +63,7 @@ class AudioCapture:
         ctx.register_command("capture_audio", self.command)
         self._thread = threading.Thread(target=self._worker, name="audio", daemon=True)
         self._thread.start()
+        ctx.register_worker("audio", self._thread.is_alive)
         if self.config.source == "pyaudio":
             try:
                 import pyaudio  # noqa: F401
@@ -71,6 +72,9 @@ class AudioCapture:
         for trig in self.triggers:
             try:
                 trig.start(self.trigger)
+                alive = getattr(trig, "alive", None)
+                if alive is not None:  # e.g. the control socket's accept thread
+                    ctx.register_worker(type(trig).__name__, alive)
             except Exception as exc:  # one broken trigger (no GPIO, socket in use) must not stop the daemon
                 log.error("trigger %s not started: %s", type(trig).__name__, exc)
 
@@ -84,7 +88,8 @@ class AudioCapture:
         if self._thread is not None:
             # A recording in flight gets a moment to finish; past that it is abandoned (the thread is a
             # daemon thread) so that shutdown stays well inside systemd's TimeoutStopSec.
-            self._thread.join(timeout=STOP_GRACE_SECONDS)
+            left = self._ctx.stop_remaining() if self._ctx is not None else STOP_GRACE_SECONDS
+            self._thread.join(timeout=max(0.1, min(STOP_GRACE_SECONDS, left - 3.0)))  # 3 s kept for MQTT
             if self._thread.is_alive():
                 log.warning("abandoning the voice capture in progress to stop in time")
 

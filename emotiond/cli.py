@@ -184,8 +184,13 @@ def _install_signal_handlers(daemon: Daemon) -> None:
 
         arm_exit_deadline()  # a hung stop() must not outlive systemd's TimeoutStopSec
 
+    def reload(_signum: int, _frame: Any) -> None:
+        log.info("received SIGHUP, re-reading the config")
+        daemon.request_reload()  # done by the main loop: a signal handler must not take locks
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -201,7 +201,7 @@ class MqttConfig:
     tls_cert: str = ""
     tls_key: str = ""
     queue_size: int = field(default=1000, metadata=_range(1, 1_000_000))
-    spool_file: str = ""  # empty: undelivered events are lost on restart
+    spool_file: str = ""  # empty: $STATE_DIRECTORY/mqtt-spool.jsonl under systemd, else no journal
     min_interval: float = field(default=1.0, metadata=_range(0.0, 3600.0))
     min_dwell: float = field(default=2.0, metadata=_range(0.0, 3600.0))
     heartbeat: float = field(default=60.0, metadata=_range(1.0, 86400.0))

@@ -40,9 +40,11 @@ class Health:
     last_frame_age: float = float("inf")
     dispatcher_alive: bool = False
     camera_error: str = ""
+    dead_workers: tuple[str, ...] = ()  # registered worker threads that are no longer running
 
     def healthy(self, max_frame_age: float) -> bool:
-        return self.camera_ok and self.dispatcher_alive and self.last_frame_age <= max_frame_age
+        return (self.camera_ok and self.dispatcher_alive and not self.dead_workers
+                and self.last_frame_age <= max_frame_age)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,14 @@ class ComponentContext(Protocol):
 
     def request_stop(self) -> None: ...
 
+    def register_worker(self, name: str, alive: Callable[[], bool]) -> None:
+        """A thread the component depends on: health (and so the systemd watchdog) fails if it dies."""
+        ...
+
+    def stop_remaining(self) -> float:
+        """Seconds left of the one stop deadline all stop steps share (inf before a stop began)."""
+        ...
+
 
 class Component(Protocol):
     """Anything the daemon starts after the pipeline and stops before the sinks."""
@@ -129,8 +139,10 @@ class DaemonContext:
     written from several threads (privacy, the newest frame), plain lists where only start-up writes."""
 
     def __init__(self, config: Callable[[], Config], emit: Callable[[Event], None], health: Callable[[], Health],
-                 request_stop: Callable[[], None]) -> None:
+                 request_stop: Callable[[], None], stop_remaining: Callable[[], float] | None = None) -> None:
         self._config = config
+        self._stop_remaining = stop_remaining or (lambda: float("inf"))
+        self.workers: dict[str, Callable[[], bool]] = {}  # name -> is it still running
         self._emit = emit
         self._health = health
         self._request_stop = request_stop
@@ -163,6 +175,21 @@ class DaemonContext:
 
     def tracks(self) -> tuple[TrackBox, ...]:
         return self._tracks
+
+    def stop_remaining(self) -> float:
+        return self._stop_remaining()
+
+    def dead_workers(self) -> tuple[str, ...]:
+        """Registered workers that stopped running (a crash: their own stop is not asked for yet)."""
+        dead = []
+        for name, alive in list(self.workers.items()):
+            try:
+                ok = alive()
+            except Exception:  # a broken probe counts as dead, never as a crash of the caller
+                ok = False
+            if not ok:
+                dead.append(name)
+        return tuple(dead)
 
     def link_status(self, name: str) -> LinkStatus | None:
         provider = self._statuses.get(name)
@@ -220,6 +247,9 @@ class DaemonContext:
 
     def register_status(self, name: str, provider: StatusProvider) -> None:
         self._statuses[name] = provider
+
+    def register_worker(self, name: str, alive: Callable[[], bool]) -> None:
+        self.workers[name] = alive
 
     def set_snapshot_target(self, target: SnapshotTarget) -> None:
         self.snapshot_target = target

@@ -34,6 +34,7 @@ from emotiond.events import EmotionEvent, ErrorEvent, Event
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.sinks.base import Sink
 from emotiond.sources.camera import FrameSource, LatestFrameGrabber, SourceError, open_source
+from emotiond.watchdog import STOP_BUDGET
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,10 @@ class Daemon:
         self._fps_window: list[float] = []
         self._grabber: LatestFrameGrabber | None = None
         self._last_frame_mono = 0.0
-        self.context = DaemonContext(lambda: self.config, self.emit, self.health, self.request_stop)
+        self._stop_requested: float | None = None  # monotonic time of the first stop request
+        self._reload = threading.Event()  # SIGHUP: re-read the config at the next main-loop turn
+        self.context = DaemonContext(lambda: self.config, self.emit, self.health, self.request_stop,
+                                     self.stop_remaining)
         DaemonCommands(self.context, self.config_path or default_config_path(), self._adopt_config)
 
     # --- wiring -----------------------------------------------------------------------------
@@ -81,6 +85,9 @@ class Daemon:
 
     def command(self, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.context.command(name, args)
+
+    def register_worker(self, name: str, alive: Callable[[], bool]) -> None:
+        self.context.register_worker(name, alive)
 
     def _adopt_config(self, config: Config) -> None:
         self.config = config
@@ -106,6 +113,8 @@ class Daemon:
     def health(self) -> Health:
         h = self._health
         h.dispatcher_alive = self._dispatcher.is_alive()
+        # A worker that ends during shutdown is not a fault; before that, any dead worker is.
+        h.dead_workers = () if self._stop.is_set() else self.context.dead_workers()
         h.last_frame_age = time.monotonic() - self._last_frame_mono if self._last_frame_mono else float("inf")
         return h
 
@@ -152,7 +161,27 @@ class Daemon:
                                   want=self.pipeline.wants).start()
 
     def request_stop(self) -> None:
+        if self._stop_requested is None:
+            self._stop_requested = time.monotonic()
         self._stop.set()
+
+    def stop_remaining(self) -> float:
+        """Seconds left of ``STOP_BUDGET``, counted from the first stop request; shared by every stop step."""
+        if self._stop_requested is None:
+            return float("inf")
+        return max(0.0, self._stop_requested + STOP_BUDGET - time.monotonic())
+
+    def request_reload(self) -> None:
+        """Re-read the config file at the next main-loop turn (SIGHUP; safe to call from a signal handler)."""
+        self._reload.set()
+
+    def _maybe_reload(self) -> None:
+        if not self._reload.is_set():
+            return
+        self._reload.clear()
+        result = self.context.command("reload", {})
+        if not result.get("ok"):
+            log.error("SIGHUP: %s; keeping the running config", result.get("error"))
 
     def run(self, max_frames: int | None = None) -> int:
         """Run until stopped (or a finite source ends); returns the exit status."""
@@ -163,6 +192,7 @@ class Daemon:
         last_error = ""
         try:
             while not self._stop.is_set():
+                self._maybe_reload()
                 for hook in self.context.loop_hooks:
                     hook(self.context)
                 if self.privacy:
@@ -236,7 +266,9 @@ class Daemon:
             h.dropped = self._grabber.dropped
 
     def _shutdown(self) -> None:
-        self._stop.set()
+        """Stop everything within one deadline (``STOP_BUDGET`` from the stop request): each step gets
+        what is left, so the sum stays below the exit deadline and systemd's TimeoutStopSec."""
+        self.request_stop()
         if self._grabber is not None:
             self._grabber.stop()
             self._grabber = None
@@ -246,8 +278,11 @@ class Daemon:
             except Exception:
                 log.exception("stopping %s failed", type(comp).__name__)
         if self._dispatcher.is_alive():
-            self._events.put(None)
-            self._dispatcher.join(timeout=10.0)
+            try:
+                self._events.put(None, timeout=max(0.1, self.stop_remaining()))
+            except queue.Full:
+                log.error("event dispatcher is stuck; not waiting for it")
+            self._dispatcher.join(timeout=max(0.1, self.stop_remaining()))
         for sink in self.sinks:
             try:
                 sink.close()

@@ -1,8 +1,9 @@
 """Tell systemd how the daemon is doing: READY once frames flow, WATCHDOG while healthy, STATUS, STOPPING.
 
 Pings come from the daemon's main loop (a loop hook) and only while ``Health.healthy``
-holds, so a hung main loop, a stalled camera or a dead dispatcher thread all stop them and systemd
-restarts the service after ``WatchdogSec``.
+holds, so a hung main loop, a stalled camera, a dead dispatcher or any dead worker thread that a
+component registered (MQTT output and commands, paho's network loop, audio capture, the control
+socket) stop them and systemd restarts the service after ``WatchdogSec``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def describe(health: Health, privacy: bool, max_frame_age: float) -> str:
         return "privacy mode: camera paused"
     if not health.dispatcher_alive:
         return "event dispatcher thread died"
+    if health.dead_workers:
+        return f"worker thread(s) died: {', '.join(health.dead_workers)}"
     if not health.camera_ok:
         return f"camera unavailable: {health.camera_error or 'not opened yet'}"
     if health.frames == 0:
@@ -109,6 +112,9 @@ class SystemdWatchdog:
 
 # systemd's TimeoutStopSec in emotiond.service is 15 s; leave a margin to log why before SIGKILL.
 SHUTDOWN_DEADLINE = 12.0
+# What the orderly stop steps (camera, components, dispatcher, MQTT flush, offline) share, counted
+# from the stop request: below SHUTDOWN_DEADLINE, so a slow step is cut short instead of exiting 70.
+STOP_BUDGET = 9.0
 _deadline_lock = threading.Lock()
 _deadline: threading.Timer | None = None
 

@@ -158,13 +158,20 @@ def test_wav_errors(tmp_path):
 # --- the component -------------------------------------------------------------------------------------
 
 class Recorder:
-    """The slice of the daemon a component uses: emit, commands, privacy."""
+    """The slice of the daemon a component uses: emit, commands, privacy, workers."""
 
     def __init__(self):
         self.events: list = []
         self.cond = threading.Condition()
         self.commands: dict = {}
+        self.workers: dict = {}
         self.privacy = False
+
+    def register_worker(self, name, alive):
+        self.workers[name] = alive
+
+    def stop_remaining(self):
+        return float("inf")
 
     def emit(self, event):
         with self.cond:

@@ -298,7 +298,7 @@ def test_spool_keeps_undelivered_events_across_a_restart(tmp_path: Path) -> None
     for i in range(5):
         first.sink.handle(ErrorEvent("test", f"old {i}"))
     first.close()
-    assert json.loads(spool.read_text())["seq"] == 5
+    assert {"used": 5} in [json.loads(line) for line in spool.read_text().splitlines()]
     b.start()
     rec = Recorder(b, [f"{BASE}/events"])
     second = Running(config)
@@ -313,7 +313,7 @@ def test_spool_keeps_undelivered_events_across_a_restart(tmp_path: Path) -> None
         second.close()
         rec.close()
         b.stop()
-    assert json.loads(spool.read_text())["messages"] == []
+    assert not [line for line in spool.read_text().splitlines() if '"put"' in line]
 
 
 def _command(rec: Recorder, topic: str, payload: bytes | str, retain: bool = False) -> None:

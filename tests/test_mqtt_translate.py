@@ -21,7 +21,8 @@ from emotiond.events import (
 from emotiond.fusion.labels import EMOTIONS
 from emotiond.sinks.mqtt.commands import answer_message, parse_command
 from emotiond.sinks.mqtt.discovery import Topics
-from emotiond.sinks.mqtt.outbox import INFLIGHT, Outbox, read_spool, write_spool
+from emotiond.sinks.mqtt.journal import Journal
+from emotiond.sinks.mqtt.outbox import INFLIGHT, Outbox
 from emotiond.sinks.mqtt.translate import Outgoing, Translator
 
 TOPICS = Topics("emotiond/t")
@@ -134,23 +135,24 @@ def test_outbox_window_and_resync_after_a_reconnect() -> None:
 
 
 def test_spool_round_trip_keeps_order_and_drops_other_base_topics(tmp_path: Path) -> None:
-    box = Outbox(queue_size=10)
-    first = Outgoing(TOPICS.events, "in flight")
-    box.put(first)
+    """The journal replaced the version 1 snapshot: same order and base-topic filter across a restart."""
+    path = tmp_path / "spool.json"
+    journal = Journal(path, TOPICS.base)
+    journal.open()
+    box = Outbox(queue_size=10, journal=journal)
+    box.put(Outgoing(TOPICS.events, "in flight"))
     box.sent(1, box.take(connected=True)[0])
     box.put(Outgoing(TOPICS.events, "waiting"))
     box.put(Outgoing("elsewhere/events", "stale"))
     box.put_answer(Outgoing(TOPICS.result("privacy"), "answer"))
-    path = tmp_path / "spool.json"
-    write_spool(path, box.spool_body("cid", seq=9))
-    body = json.loads(path.read_text())
-    assert body["version"] == 1 and body["client_id"] == "cid" and body["seq"] == 9
-    assert [p for _, p in body["messages"]] == ["in flight", "answer", "waiting", "stale"]
-    spooled = read_spool(path, TOPICS.base)
-    assert spooled is not None and [m.payload for m in spooled.messages] == ["in flight", "answer", "waiting"]
-    again = Outbox(queue_size=10)
-    again.restore(spooled, TOPICS.base + "/cmd/")
+    journal.close(used_seq=9, dropped=0)
+    again_journal = Journal(path, TOPICS.base)
+    restored = again_journal.open()
+    assert restored.next_seq == 10 and not restored.crashed
+    assert [m.payload for _, m in restored.messages] == ["in flight", "waiting", "answer"]
+    again = Outbox(queue_size=10, journal=again_journal)
+    again.restore(restored.messages, restored.dropped, TOPICS.base + "/cmd/")
     assert [m.payload for m in again.take(connected=True)] == ["answer", "in flight", "waiting"]
     (tmp_path / "bad.json").write_text("{")
-    assert read_spool(tmp_path / "bad.json", TOPICS.base) is None
-    assert read_spool(tmp_path / "missing.json", TOPICS.base) is None
+    assert Journal(tmp_path / "bad.json", TOPICS.base).open().messages == []
+    assert Journal(tmp_path / "missing.json", TOPICS.base).open().next_seq == 1

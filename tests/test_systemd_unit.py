@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from emotiond.watchdog import SHUTDOWN_DEADLINE
+from emotiond.watchdog import SHUTDOWN_DEADLINE, STOP_BUDGET
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "emotiond.service"
@@ -39,12 +39,13 @@ def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A file-system root with the unit, a stand-in ExecStart binary and systemd's own units."""
-    exec_start = settings(UNIT.read_text())["ExecStart"][0].split()[0]
-    binary = tmp_path / exec_start.lstrip("/")
-    binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\nexit 0\n")
-    binary.chmod(0o755)
+    """A file-system root with the unit, stand-in ExecStart/ExecReload binaries and systemd's own units."""
+    s = settings(UNIT.read_text())
+    for key in ("ExecStart", "ExecReload"):
+        binary = tmp_path / s[key][0].split()[0].lstrip("/")
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_text("#!/bin/sh\nexit 0\n")
+        binary.chmod(0o755)
     (tmp_path / "etc/systemd/system").mkdir(parents=True)
     shutil.copy(UNIT, tmp_path / "etc/systemd/system/emotiond.service")
     for units in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")):
@@ -88,6 +89,8 @@ def test_unit_has_the_lifecycle_and_identity_the_daemon_relies_on() -> None:
     assert s["Restart"] == ["on-failure"] and "StartLimitBurst" in s and "StartLimitIntervalSec" in s
     # The daemon's own exit deadline must fire before systemd's SIGKILL.
     assert SHUTDOWN_DEADLINE < int(s["TimeoutStopSec"][0])
+    assert STOP_BUDGET < SHUTDOWN_DEADLINE  # the orderly steps share a budget below the hard exit
+    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP re-reads the config
     assert s["ExecStart"] == ["/opt/emotiond/venv/bin/emotiond -c /etc/emotiond/config.toml run"]
     assert s["User"] == ["emotiond"]
     assert set(s["SupplementaryGroups"][0].split()) == {"video", "audio", "gpio", "i2c"}

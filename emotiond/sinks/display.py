@@ -101,7 +101,8 @@ class DisplaySink:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            left = self._ctx.stop_remaining() if self._ctx is not None else 5.0
+            self._thread.join(timeout=max(0.1, min(5.0, left - 3.0)))  # the shared stop budget
             self._thread = None
 
     def _run(self) -> None:

@@ -141,6 +141,10 @@ class SignalTrigger:
             except Exception:
                 log.exception("signal trigger failed")
 
+    def alive(self) -> bool:
+        """The pipe reader still runs (health)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         if self._old is not None:
             try:
@@ -245,6 +249,10 @@ class ControlSocketTrigger:
         self._thread = threading.Thread(target=self._serve, name="control-socket", daemon=True)
         self._thread.start()
         log.info("control socket listening on %s", p)
+
+    def alive(self) -> bool:
+        """The accept thread still runs (health: a dead control socket stops the watchdog pings)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def _serve(self) -> None:
         assert self._sock is not None

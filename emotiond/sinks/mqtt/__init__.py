@@ -4,7 +4,8 @@
 - ``state``: the dwell and rate rules themselves (pure)
 - ``discovery``: topic names and Home Assistant discovery payloads (pure)
 - ``commands``: parsing ``cmd/<name>`` messages and the thread that runs them
-- ``outbox``: bounded event queue, answer queue, in-flight window, spool file
+- ``outbox``: bounded event queue, answer queue (rate limited per topic), in-flight window
+- ``journal``: the spool file: append-only, write-ahead seq reservation, group commit
 - ``transport``: the paho client (credentials, TLS, will, callbacks)
 - ``sink``: ``MqttSink``, which wires them together as a daemon sink and component
 """

@@ -1,62 +1,100 @@
-"""What waits for the broker: a bounded event queue, a small answer queue, the in-flight window, the spool.
+"""What waits for the broker: a bounded event queue, a small answer queue, the in-flight window, the journal.
 
 Why the queue is ours and not paho's: paho buffers every QoS 1 publish without bound while
 disconnected and cannot drop the oldest. So a message is handed to paho only while connected and
 only ``INFLIGHT`` at a time; paho keeps those few until their PUBACK (it re-sends them itself after a
 reconnect) and everything else waits, bounded, here. After a reconnect nothing new is handed over
 until the re-sent ones are acknowledged, so order is kept. Delivery is at least once: a message
-whose PUBACK was lost with the connection arrives twice, with the same ``seq``.
+whose PUBACK was lost with the connection arrives twice, with the same ``seq`` and the same body.
 
-Command answers have their own bounded queue, sent before events, so a burst of events never
-pushes an answer out and a burst of commands never pushes events out.
+Command answers have their own bounded queue and a per-topic rate limit (``AnswerLimiter``), sent
+before events: a burst of events never pushes an answer out and a burst of commands never pushes
+an event out (answers over the limit are dropped and counted, with one log line per interval).
+
+With a ``Journal`` (``spool_file``) every queued message is journaled and forgotten once delivered
+or dropped, so what is undelivered survives a crash (see journal.py for the loss window).
 
 Not locked itself: the owner (``MqttSink``) holds its lock around every call, except ``ack``, which
-paho's thread calls (a deque append is atomic) and ``write_spool``, which only touches the file.
+paho's thread calls (a deque append is atomic).
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from emotiond.sinks.mqtt.translate import Outgoing, compact
+from emotiond.sinks.mqtt.journal import Journal
+from emotiond.sinks.mqtt.translate import Outgoing
 
 log = logging.getLogger(__name__)
 
 INFLIGHT = 10  # messages handed to paho and not yet acknowledged, at most
 ANSWER_BACKLOG = 32  # command answers waiting for the broker; more drop the oldest answer
-SPOOL_VERSION = 1
+ANSWER_RATE = 10.0  # answers per second per result topic, sustained
+ANSWER_BURST = 20  # answers per result topic that may go out at once
+DROP_LOG_EVERY = 10.0  # seconds between log lines about drops
 
 
 @dataclass(frozen=True)
-class Spooled:
-    """What a spool file held: the undelivered messages, the last ``seq`` and the drop count."""
+class Queued(Outgoing):
+    """A message in the outbox, with its journal id (0 without a journal)."""
 
-    messages: list[Outgoing]
-    seq: int
-    dropped: int
+    jid: int = 0
+
+
+class AnswerLimiter:
+    """A token bucket per result topic: a flood of commands costs at most ``rate`` answers a second each.
+
+    Dropped answers are counted; one log line per ``DROP_LOG_EVERY`` says how many. The bucket map
+    is bounded (topics are attacker-chosen command names), the oldest buckets are forgotten first.
+    """
+
+    MAX_TOPICS = 256
+
+    def __init__(self, rate: float = ANSWER_RATE, burst: int = ANSWER_BURST) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: collections.OrderedDict[str, tuple[float, float]] = collections.OrderedDict()
+        self.dropped = 0
+        self._logged_dropped = 0
+        self._last_log = float("-inf")
+
+    def allow(self, topic: str, now: float) -> bool:
+        tokens, last = self._buckets.pop(topic, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        ok = tokens >= 1.0
+        self._buckets[topic] = (tokens - 1.0 if ok else tokens, now)
+        while len(self._buckets) > self.MAX_TOPICS:
+            self._buckets.popitem(last=False)
+        if not ok:
+            self.dropped += 1
+            if now - self._last_log >= DROP_LOG_EVERY:
+                log.warning("mqtt: command answers over %.0f/s per topic: %d dropped (%d in the last %.0f s)",
+                            self.rate, self.dropped, self.dropped - self._logged_dropped, DROP_LOG_EVERY)
+                self._last_log = now
+                self._logged_dropped = self.dropped
+        return ok
 
 
 class Outbox:
-    def __init__(self, queue_size: int, answer_size: int = ANSWER_BACKLOG) -> None:
+    def __init__(self, queue_size: int, answer_size: int = ANSWER_BACKLOG, journal: Journal | None = None,
+                 limiter: AnswerLimiter | None = None) -> None:
         self.queue_size = queue_size
         self.answer_size = answer_size
-        self._events: collections.deque[Outgoing] = collections.deque()
-        self._answers: collections.deque[Outgoing] = collections.deque()
-        self._inflight: dict[int, tuple[int, Outgoing]] = {}  # mid -> (order, message)
+        self.journal = journal
+        self.limiter = limiter or AnswerLimiter()
+        self._events: collections.deque[Queued] = collections.deque()
+        self._answers: collections.deque[Queued] = collections.deque()
+        self._inflight: dict[int, tuple[int, Queued]] = {}  # mid -> (order, message)
         self._order = 0
         self._acked: collections.deque[int] = collections.deque()  # mids from paho's on_publish
         self.resync = False  # after a reconnect: wait for paho's re-sends before handing new ones
-        self.dirty = False  # changed since the last spool write
         self.dropped = 0  # events dropped because the queue was full
-        self.dropped_answers = 0
-        self._last_drop_log = 0.0
+        self.dropped_answers = 0  # answers dropped because the answer queue was full
+        self._last_drop_log = float("-inf")
+        self._last_answer_log = float("-inf")
 
     @property
     def queued(self) -> int:
@@ -67,39 +105,54 @@ class Outbox:
         """Something is still waiting or unacknowledged."""
         return bool(self._events or self._answers or self._inflight)
 
+    def _queued(self, msg: Outgoing) -> Queued:
+        jid = self.journal.append(msg) if self.journal is not None else 0
+        return Queued(msg.topic, msg.payload, jid)
+
+    def _forget(self, msg: Queued) -> None:
+        if self.journal is not None and msg.jid:
+            self.journal.done(msg.jid)
+
     # --- in ---------------------------------------------------------------------------------------
     def put(self, msg: Outgoing) -> int:
         """Queue an event message; returns how many of the oldest were dropped to stay bounded."""
-        self._events.append(msg)
-        self.dirty = True
+        self._events.append(msg if isinstance(msg, Queued) and msg.jid else self._queued(msg))
         over = len(self._events) - self.queue_size
         if over <= 0:
             return 0
         for _ in range(over):
-            self._events.popleft()
+            self._forget(self._events.popleft())
         self.dropped += over
+        if self.journal is not None:
+            self.journal.note_dropped(self.dropped)
         now = time.monotonic()
-        if now - self._last_drop_log >= 10.0:
+        if now - self._last_drop_log >= DROP_LOG_EVERY:
             self._last_drop_log = now
             log.warning("mqtt: queue full (%d): dropped the oldest; %d dropped so far", self.queue_size, self.dropped)
         return over
 
-    def put_answer(self, msg: Outgoing) -> None:
-        self._answers.append(msg)
-        self.dirty = True
+    def put_answer(self, msg: Outgoing, now: float | None = None) -> bool:
+        """Queue a command answer unless its topic is over the rate limit; False if it was dropped."""
+        if not self.limiter.allow(msg.topic, time.monotonic() if now is None else now):
+            return False
+        self._answers.append(msg if isinstance(msg, Queued) and msg.jid else self._queued(msg))
         if len(self._answers) > self.answer_size:
-            self._answers.popleft()
+            self._forget(self._answers.popleft())
             self.dropped_answers += 1
-            log.warning("mqtt: %d command answers waiting: dropped the oldest (%d so far)", self.answer_size,
-                        self.dropped_answers)
+            t = time.monotonic()
+            if t - self._last_answer_log >= DROP_LOG_EVERY:
+                self._last_answer_log = t
+                log.warning("mqtt: %d command answers waiting: dropped the oldest (%d so far)", self.answer_size,
+                            self.dropped_answers)
+        return True
 
     # --- out --------------------------------------------------------------------------------------
-    def take(self, connected: bool) -> list[Outgoing]:
+    def take(self, connected: bool) -> list[Queued]:
         """The next messages to hand to paho: answers first, within the in-flight window."""
         self.drain_acks()
         if self.resync and not self._inflight:
             self.resync = False
-        batch: list[Outgoing] = []
+        batch: list[Queued] = []
         if connected and not self.resync:
             for q in (self._answers, self._events):
                 while q and len(self._inflight) + len(batch) < INFLIGHT:
@@ -109,64 +162,42 @@ class Outbox:
     def sent(self, mid: int, msg: Outgoing) -> None:
         """paho took ``msg`` as ``mid`` and keeps it until its PUBACK (re-sending it after reconnects)."""
         self._order += 1
-        self._inflight[mid] = (self._order, msg)
+        self._inflight[mid] = (self._order, msg if isinstance(msg, Queued) else Queued(msg.topic, msg.payload))
 
-    def give_back(self, msgs: list[Outgoing]) -> None:
+    def give_back(self, msgs: list[Queued]) -> None:
         """Messages paho would not take now: back to the front, in order."""
         self._events.extendleft(reversed(msgs))
+
+    def discard(self, msg: Outgoing) -> None:
+        """A message that can never be sent (paho refused its topic): forget it in the journal too."""
+        if isinstance(msg, Queued):
+            self._forget(msg)
 
     def ack(self, mid: int) -> None:
         self._acked.append(mid)
 
     def drain_acks(self) -> None:
         while self._acked:
-            self._inflight.pop(self._acked.popleft(), None)
-            self.dirty = True
+            entry = self._inflight.pop(self._acked.popleft(), None)
+            if entry is not None:
+                self._forget(entry[1])
 
     def disconnected(self) -> None:
         self.resync = True
 
-    # --- spool ------------------------------------------------------------------------------------
-    def spool_body(self, client_id: str, seq: int) -> dict[str, Any]:
-        """Everything undelivered, oldest first, in the spool file's format; clears ``dirty``."""
-        self.drain_acks()
-        inflight = [msg for _, msg in sorted(self._inflight.values(), key=lambda t: t[0])]
-        messages = [[m.topic, m.payload] for m in (*inflight, *self._answers, *self._events)]
-        self.dirty = False
-        return {"version": SPOOL_VERSION, "client_id": client_id, "seq": seq, "dropped": self.dropped,
-                "messages": messages}
-
-    def restore(self, spooled: Spooled, answer_prefix: str) -> None:
-        """Queue what a spool held (answers back into the answer queue) and keep its drop count."""
-        self.dropped = spooled.dropped
-        for msg in spooled.messages:
+    # --- journal ----------------------------------------------------------------------------------
+    def restore(self, messages: list[tuple[int, Outgoing]], dropped: int, answer_prefix: str) -> None:
+        """Queue what the journal held (answers back into the answer queue), keeping ids and drop count."""
+        self.dropped = dropped
+        for jid, msg in messages:
+            item = Queued(msg.topic, msg.payload, jid)
             if msg.topic.startswith(answer_prefix) and msg.topic.endswith("/result"):
-                self.put_answer(msg)
+                self._answers.append(item)
             else:
-                self.put(msg)
-
-
-def write_spool(path: Path, body: dict[str, Any]) -> None:
-    """Replace the spool file atomically; a failure is logged, never raised."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(compact(body), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.error("mqtt: cannot write spool %s: %s", path, exc.strerror or exc)
-
-
-def read_spool(path: Path, base_topic: str) -> Spooled | None:
-    """The spool's messages still under ``base_topic`` (a changed base topic drops stale ones); None if
-    there is no spool or it is unreadable (logged)."""
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        messages = [Outgoing(str(t), str(p)) for t, p in body["messages"]]
-        seq, dropped = int(body["seq"]), int(body["dropped"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.error("mqtt: ignoring unreadable spool %s: %s", path, exc)
-        return None
-    return Spooled([m for m in messages if m.topic.startswith(base_topic + "/")], seq, dropped)
+                self._events.append(item)
+        while len(self._answers) > self.answer_size:
+            self._forget(self._answers.popleft())
+        over = len(self._events) - self.queue_size
+        for _ in range(max(0, over)):
+            self._forget(self._events.popleft())
+            self.dropped += 1

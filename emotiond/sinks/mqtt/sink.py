@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,24 @@ from emotiond.daemon_commands import RELOADABLE
 from emotiond.events import Event
 from emotiond.sinks.mqtt.commands import CommandRunner, answer_message, parse_command
 from emotiond.sinks.mqtt.discovery import Topics, discovery_messages
-from emotiond.sinks.mqtt.outbox import Outbox, read_spool, write_spool
+from emotiond.sinks.mqtt.journal import COMMIT_EVERY, SEQ_BLOCK, Journal
+from emotiond.sinks.mqtt.outbox import Outbox, Queued
 from emotiond.sinks.mqtt.translate import Outgoing, Translator, compact
 from emotiond.sinks.mqtt.transport import Transport, base_topic, client_id, read_password
 
 log = logging.getLogger(__name__)
 
-SPOOL_EVERY = 2.0  # seconds between spool rewrites while the queue changes
+SPOOL_NAME = "mqtt-spool.jsonl"  # the default journal in $STATE_DIRECTORY
+CLOSE_RESERVE = 1.5  # seconds of the stop deadline kept for "offline", disconnect and the journal
+
+
+def spool_path(spool_file: str, environ: Mapping[str, str]) -> Path | None:
+    """``spool_file``, or under systemd (``StateDirectory=`` sets $STATE_DIRECTORY) a journal there by
+    default, so an installed service never reuses a seq; None: no journal."""
+    if spool_file:
+        return Path(spool_file)
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) / SPOOL_NAME if state else None
 
 
 class MqttSink:
@@ -42,7 +55,10 @@ class MqttSink:
         self.client_id = client_id(config)
         self._cond = threading.Condition()  # guards the translator, the outbox and the flags below
         self._translator = Translator(self.topics, self.m)
-        self._outbox = Outbox(self.m.queue_size)
+        spool = spool_path(self.m.spool_file, os.environ if environ is None else environ)
+        self._journal = Journal(spool, self.topics.base) if spool is not None else None
+        self._outbox = Outbox(self.m.queue_size, journal=self._journal)
+        self._ctx: ComponentContext | None = None
         self._transport = Transport(self.m, self.topics, self.client_id, read_password(self.m, environ), self)
         self._commands: CommandRunner | None = None
         self._connected = False
@@ -58,6 +74,7 @@ class MqttSink:
     # --- component ------------------------------------------------------------------------------
     def start(self, ctx: ComponentContext) -> None:
         """Connect in the background; the daemon never waits for the broker."""
+        self._ctx = ctx
         ctx.register_status("mqtt", self)
         ctx.on_config_change(self._reconfigure)
         if self.m.snapshots:
@@ -66,13 +83,19 @@ class MqttSink:
         self._commands.start()
         self._out_thread.start()
         self._transport.start()
+        ctx.register_worker("mqtt-out", self._out_thread.is_alive)
+        ctx.register_worker("mqtt-cmd", self._commands.thread.is_alive)
+        ctx.register_worker("mqtt-network", self._transport.alive)
         log.info("mqtt: connecting to %s:%d as %s, base topic %s", self.m.host, self.m.port, self.client_id,
                  self.topics.base)
 
     def stop(self) -> None:
         """Stop taking commands; the flush happens in ``close`` once the dispatcher has drained."""
         if self._commands is not None:
-            self._commands.stop()
+            self._commands.stop(timeout=min(5.0, self._stop_remaining() - CLOSE_RESERVE))
+
+    def _stop_remaining(self) -> float:
+        return self._ctx.stop_remaining() if self._ctx is not None else float("inf")
 
     def close(self) -> None:
         """Deliver what is queued (up to ``stop_timeout`` s), publish offline, disconnect, spool the rest."""
@@ -81,7 +104,8 @@ class MqttSink:
                 return
             self._closed = True
             started = self._out_thread.is_alive()
-            deadline = time.monotonic() + self.m.stop_timeout
+            flush = max(0.0, min(self.m.stop_timeout, self._stop_remaining() - CLOSE_RESERVE))
+            deadline = time.monotonic() + flush
             while started and self._connected and self._outbox.busy:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -90,16 +114,17 @@ class MqttSink:
             self._closing = True
             self._cond.notify_all()
         if started:
-            self._out_thread.join(timeout=5.0)
-        self._transport.stop(self._connected, self.m.stop_timeout)
+            self._out_thread.join(timeout=max(0.1, min(5.0, self._stop_remaining() - 1.0)))
+        self._transport.stop(self._connected, max(0.1, min(self.m.stop_timeout, self._stop_remaining() - 0.5)))
         with self._cond:
             self._outbox.drain_acks()
             left = self._outbox.queued
-        if self.m.spool_file:
-            self._write_spool()
+            seq, dropped = self._translator.seq, self._outbox.dropped
+        if self._journal is not None:
+            self._journal.close(seq, dropped)  # undelivered ones (in flight too) stay for the next run
         if left:
             log.warning("mqtt: %d undelivered message(s) %s", left,
-                        f"spooled to {self.m.spool_file}" if self.m.spool_file else "lost (no spool_file)")
+                        f"kept in {self._journal.path}" if self._journal is not None else "lost (no spool_file)")
         log.info("mqtt: disconnected")
 
     def _reconfigure(self, config: Config) -> None:
@@ -142,6 +167,14 @@ class MqttSink:
                 self._cond.notify_all()
 
     def _put_locked(self, messages: list[Outgoing]) -> None:
+        if not messages:
+            return
+        if self._journal is not None and self._translator.seq > self._journal.reserved:
+            # Write-ahead: the seqs are durable before any message carrying them can leave (rare:
+            # mqtt-out reserves the next block ahead of time; this is the fallback).
+            self._journal.reserve(self._translator.seq + SEQ_BLOCK)
+        if log.isEnabledFor(logging.DEBUG):  # the chaos suite's record of what was numbered
+            log.debug("mqtt: queued %d message(s), seq now %d", len(messages), self._translator.seq)
         for msg in messages:
             if self._outbox.put(msg):
                 self._translator.tracker.mark_changed()  # the state reports the drop count
@@ -208,12 +241,13 @@ class MqttSink:
 
     def _answer(self, name: str, result: dict[str, Any], request_id: Any) -> None:
         with self._cond:
-            self._outbox.put_answer(answer_message(self.topics.result(name), name, result, request_id, time.time()))
-            self._cond.notify_all()
+            if self._outbox.put_answer(answer_message(self.topics.result(name), name, result, request_id, time.time())):
+                self._cond.notify_all()
 
     # --- the mqtt-out thread ----------------------------------------------------------------------
     def _out_loop(self) -> None:
-        last_spool = 0.0
+        last_commit = float("-inf")
+        journal = self._journal
         while True:
             now = time.monotonic()
             with self._cond:
@@ -228,11 +262,13 @@ class MqttSink:
                 if self._connected and (full or self._translator.tracker.due(now)):
                     state = self._translator.state_payload(now, time.time(), self._outbox.dropped)
                     self._translator.tracker.published(now)
-                spool = bool(self.m.spool_file) and self._outbox.dirty and now - last_spool >= SPOOL_EVERY
-                if not (batch or full or state or spool):
+                commit = journal is not None and journal.pending and now - last_commit >= COMMIT_EVERY
+                seq = self._translator.seq
+                reserve = journal is not None and seq > journal.reserved - SEQ_BLOCK // 4
+                if not (batch or full or state or commit or reserve):
                     wait = self._translator.tracker.seconds_until_check(now) if self._connected else 1.0
-                    if self.m.spool_file and self._outbox.dirty:
-                        wait = min(wait, max(0.0, last_spool + SPOOL_EVERY - now))
+                    if journal is not None and journal.pending:
+                        wait = min(wait, max(0.0, last_commit + COMMIT_EVERY - now))
                     self._cond.wait(min(max(wait, 0.01), 1.0))
                     continue
             # Outside the lock: paho takes its own locks and calls back into us.
@@ -240,17 +276,21 @@ class MqttSink:
                 self._publish_discovery()
             if state is not None:
                 self._transport.publish(self.topics.state, state, qos=0, retain=True)
+            if reserve and journal is not None:  # the next block, before the dispatcher needs it
+                journal.reserve(seq + SEQ_BLOCK)
             self._hand_over(batch)
-            if spool:
-                last_spool = now
-                self._write_spool()
+            if commit and journal is not None:  # group commit: one fsync for everything since the last
+                last_commit = now
+                journal.commit()
 
-    def _hand_over(self, batch: list[Outgoing]) -> None:
+    def _hand_over(self, batch: list[Queued]) -> None:
         for i, msg in enumerate(batch):
             try:
                 mid = self._transport.publish(msg.topic, msg.payload, qos=1, retain=False)
             except Exception as exc:  # e.g. ValueError on an invalid topic: drop that one message
-                log.error("mqtt: cannot publish to %r: %s", msg.topic, exc)
+                log.error("mqtt: cannot publish to %r: %s", msg.topic[:200], exc)
+                with self._cond:
+                    self._outbox.discard(msg)
                 continue
             with self._cond:  # paho holds the message until PUBACK, re-sending it after reconnects
                 if mid is None:  # cannot happen with paho's unlimited queue
@@ -266,20 +306,18 @@ class MqttSink:
             self._transport.publish(topic, compact(payload), qos=1, retain=True)
         log.info("mqtt: published Home Assistant discovery under %s/", self.m.discovery_prefix)
 
-    # --- spool ------------------------------------------------------------------------------------
-    def _write_spool(self) -> None:
-        with self._cond:
-            body = self._outbox.spool_body(self.client_id, self._translator.seq)
-        write_spool(Path(self.m.spool_file), body)
-
+    # --- journal --------------------------------------------------------------------------------
     def _load_spool(self) -> None:
-        if not self.m.spool_file:
+        """Restore what the last run left undelivered and continue ``seq`` above anything it may have used."""
+        if self._journal is None:
             return
-        path = Path(self.m.spool_file)
-        spooled = read_spool(path, self.topics.base)
-        if spooled is None:
-            return
+        restored = self._journal.open()
         with self._cond:
-            self._translator.seq = spooled.seq
-            self._outbox.restore(spooled, self.topics.base + "/cmd/")
-        log.info("mqtt: %d undelivered message(s) restored from %s", len(spooled.messages), path)
+            self._translator.seq = restored.next_seq - 1
+            self._outbox.restore(restored.messages, restored.dropped, self.topics.base + "/cmd/")
+        self._journal.reserve(self._translator.seq + SEQ_BLOCK)
+        if restored.messages:
+            log.info("mqtt: %d undelivered message(s) restored from %s", len(restored.messages), self._journal.path)
+        if restored.crashed:
+            log.warning("mqtt: the last run did not stop cleanly; seq continues at %d (numbers it reserved are "
+                        "skipped, never reused)", restored.next_seq)

@@ -108,6 +108,11 @@ class Transport:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def alive(self) -> bool:
+        """paho's network thread (``loop_start``) is still running."""
+        thread = getattr(self._client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
     def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> int | None:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         return None if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE else info.mid
