@@ -137,12 +137,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True,
-                  config_path: str | None = None) -> Daemon:
+                  config_path: str | None = None, persist_privacy: bool = False) -> Daemon:
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
 
     daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files,
-                    config_path=Path(config_path) if config_path else None)
+                    config_path=Path(config_path) if config_path else None, persist_privacy=persist_privacy)
     if config.output.stdout:
         daemon.sinks.append(StdoutSink())
     if config.mqtt.enabled:  # a sink for events, a component for connect/commands; close() flushes
@@ -181,7 +181,7 @@ def _install_signal_handlers(daemon: Daemon) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    daemon = _build_daemon(config, config_path=args.config)
+    daemon = _build_daemon(config, config_path=args.config, persist_privacy=True)
     from emotiond.watchdog import SystemdWatchdog
 
     # Appended last so it is stopped first: STOPPING=1 goes out as soon as shutdown begins.

@@ -59,6 +59,8 @@ class MqttSink:
     def start(self, ctx: ComponentContext) -> None:
         """Connect in the background; the daemon never waits for the broker."""
         ctx.register_status("mqtt", self)
+        with self._cond:  # a privacy mode restored from disk holds from the very first state published
+            self._translator.set_privacy(ctx.privacy)
         ctx.on_config_change(self._reconfigure)
         if self.m.snapshots:
             ctx.set_snapshot_target(self)
@@ -228,9 +230,13 @@ class MqttSink:
                 if self._connected and (full or self._translator.tracker.due(now)):
                     state = self._translator.state_payload(now, time.time(), self._outbox.dropped)
                     self._translator.tracker.published(now)
+                side: list[tuple[str, str]] = []
+                if self._connected and (full or self._translator.side_due(now)):
+                    side = self._translator.side_payloads(now, time.time())
                 spool = bool(self.m.spool_file) and self._outbox.dirty and now - last_spool >= SPOOL_EVERY
-                if not (batch or full or state or spool):
-                    wait = self._translator.tracker.seconds_until_check(now) if self._connected else 1.0
+                if not (batch or full or state or side or spool):
+                    wait = min(self._translator.tracker.seconds_until_check(now),
+                               self._translator.seconds_until_side(now)) if self._connected else 1.0
                     if self.m.spool_file and self._outbox.dirty:
                         wait = min(wait, max(0.0, last_spool + SPOOL_EVERY - now))
                     self._cond.wait(min(max(wait, 0.01), 1.0))
@@ -240,6 +246,8 @@ class MqttSink:
                 self._publish_discovery()
             if state is not None:
                 self._transport.publish(self.topics.state, state, qos=0, retain=True)
+            for topic, body in side:
+                self._transport.publish(topic, body, qos=0, retain=True)
             self._hand_over(batch)
             if spool:
                 last_spool = now
@@ -247,6 +255,7 @@ class MqttSink:
 
     def _hand_over(self, batch: list[Outgoing]) -> None:
         for i, msg in enumerate(batch):
+            msg = self._translator.with_age(msg, time.time())  # late (queued, spooled): says how late
             try:
                 mid = self._transport.publish(msg.topic, msg.payload, qos=1, retain=False)
             except Exception as exc:  # e.g. ValueError on an invalid topic: drop that one message
@@ -262,7 +271,8 @@ class MqttSink:
         if not self.m.discovery:
             return
         for topic, payload in discovery_messages(self.m.discovery_prefix, self.config.device_id,
-                                                 self.config.device.name, self.topics):
+                                                 self.config.device.name, self.topics, heartbeat=self.m.heartbeat,
+                                                 stale_after=self.m.stale_after):
             self._transport.publish(topic, compact(payload), qos=1, retain=True)
         log.info("mqtt: published Home Assistant discovery under %s/", self.m.discovery_prefix)
 

@@ -56,6 +56,14 @@ class LabelDwell:
     since: float = 0.0
     _pending: bool = field(default=False, repr=False)
 
+    def clear(self) -> LabelChange | None:
+        """Drop to no label at once, without a dwell (nobody in view, privacy on)."""
+        self.candidate, self._pending = None, False
+        if self.stable is None:
+            return None
+        change, self.stable = LabelChange(self.stable, None), None
+        return change
+
     def update(self, label: str | None, now: float) -> LabelChange | None:
         if label == self.stable:
             self._pending = False
@@ -93,7 +101,15 @@ class StateTracker:
 
     def observe(self, obs: Observation, now: float) -> LabelChange | None:
         self.current = obs
+        if obs.faces == 0:  # nobody in view: no label at once, so the emotion agrees with faces/confidence
+            return self.dwell.clear()
         return self.dwell.update(obs.label, now)
+
+    def reset(self) -> None:
+        """Forget the observation and the label (privacy on/off): nothing stale resurfaces afterwards."""
+        self.current = None
+        self.dwell.clear()
+        self._forced = True
 
     def tick(self, now: float) -> LabelChange | None:
         return self.dwell.tick(now)
