@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-from mosquitto import validator
-
 from emotiond.config import MqttConfig
 from emotiond.events import (
     AudioEvent,
@@ -22,6 +20,8 @@ from emotiond.events import (
 from emotiond.fusion.labels import EMOTIONS
 from emotiond.sinks.mqtt.discovery import Topics, discovery_messages, fresh
 from emotiond.sinks.mqtt.translate import LATE_AFTER, Outgoing, Translator
+
+from mosquitto import validator
 
 TOPICS = Topics("emotiond/t")
 

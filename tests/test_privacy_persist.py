@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mosquitto import Broker, Recorder, validator, wait_until
-
 from emotiond.config import Config, PrivacyConfig
 from emotiond.context import DaemonContext, Health
 from emotiond.daemon_commands import DaemonCommands
 from emotiond.events import Event, PrivacyEvent
 from emotiond.privacy_store import FILE_NAME, PrivacyStore
+
+from mosquitto import Broker, Recorder, validator, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = ROOT / "samples" / "demo.mp4"
