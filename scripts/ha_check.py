@@ -19,7 +19,18 @@ Listen button when a test topic is published. Checks, each printed as ok/FAIL:
 2. the Listen button round trip: HA publishes ``cmd/capture_audio``, emotiond answers ok and
    publishes the audio event;
 3. availability: the entities go ``unavailable`` when emotiond stops and come back when it restarts;
-4. Home Assistant's log has no warning or error about MQTT or this device.
+4. the Privacy switch round trip: HA turns it on (emotiond answers ok, the retained state says
+   privacy and carries no label, HA's emotion sensor shows ``privacy``) and off again;
+5. a 10-minute-old ``emotion_changed`` (as delivered from the queue after an outage) does not fire
+   HA's event entity, a fresh one does;
+6. the documented example automation (``not_from: [unavailable, unknown]``) does not fire when
+   emotiond restarts; the old example without it is run beside it to show that it does;
+7. Home Assistant's log has no warning or error about MQTT or this device.
+
+``--measure S`` first counts, for S seconds of emotiond running on the looped sample video, how
+often HA writes each emotiond entity's state (statestream's ``last_updated``, one per state_changed
+event, i.e. per recorder row); ``--emotiond-root DIR`` runs the daemon from another checkout (an
+older commit) and ``--only-measure`` skips the checks, for a before/after comparison.
 
 Exit status 0 when all pass, 1 otherwise, 2 when HA cannot be installed or started.
 """
@@ -55,6 +66,8 @@ DEVICE_NAME = "HA Check"
 BASE = f"emotiond/{DEVICE_ID}"
 STATES = "hacheck_states"  # mqtt_statestream base topic
 PRESS = "hacheck/press"  # the automation presses the Listen button when this is published
+PRIVACY_ON, PRIVACY_OFF = "hacheck/privacy_on", "hacheck/privacy_off"  # automations flip the Privacy switch
+FIRED_NEW, FIRED_OLD = "hacheck/fired_new", "hacheck/fired_old"  # the example automations' actions
 
 
 def slug(text: str) -> str:
@@ -140,7 +153,7 @@ def start_broker(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def write_ha_config(config_dir: Path, port: int, listen_entity: str) -> None:
+def write_ha_config(config_dir: Path, port: int, listen_entity: str, switch_entity: str, event_entity: str) -> None:
     (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(f"""\
 homeassistant:
@@ -154,6 +167,7 @@ logger:
   default: warning
 mqtt_statestream:
   base_topic: {STATES}
+  publish_timestamps: true
 automation:
   - alias: press the emotiond Listen button
     trigger:
@@ -163,6 +177,29 @@ automation:
       - service: button.press
         target:
           entity_id: {listen_entity}
+  - alias: privacy on
+    trigger: [{{platform: mqtt, topic: {PRIVACY_ON}}}]
+    action: [{{service: switch.turn_on, target: {{entity_id: {switch_entity}}}}}]
+  - alias: privacy off
+    trigger: [{{platform: mqtt, topic: {PRIVACY_OFF}}}]
+    action: [{{service: switch.turn_off, target: {{entity_id: {switch_entity}}}}}]
+  # The documented example (README, docs/mqtt.md), with its action replaced by an MQTT publish.
+  - alias: example automation as documented
+    trigger:
+      - platform: state
+        entity_id: {event_entity}
+        not_from: [unavailable, unknown]
+    action:
+      - service: mqtt.publish
+        data: {{topic: {FIRED_NEW}, payload: "{{{{ trigger.to_state.attributes.event_type }}}}"}}
+  # The example as it was before issue 13 (no not_from): fires when the entity comes back.
+  - alias: old example automation
+    trigger:
+      - platform: state
+        entity_id: {event_entity}
+    action:
+      - service: mqtt.publish
+        data: {{topic: {FIRED_OLD}, payload: "{{{{ trigger.to_state.attributes.event_type }}}}"}}
 """)
     entry = {
         "entry_id": "emotiondhacheckmqtt0000000000000", "version": 1, "minor_version": 1, "domain": "mqtt",
@@ -176,7 +213,7 @@ automation:
 
 def write_emotiond_config(path: Path, port: int) -> None:
     path.write_text(
-        f'[device]\nid = "{DEVICE_ID}"\nname = "{DEVICE_NAME}"\n'
+        f'[device]\nid = "{DEVICE_ID}"\nname = "{DEVICE_NAME}"\nstate_dir = "{path.parent / "state"}"\n'
         f'[camera]\nsource = "{ROOT / "samples" / "demo.mp4"}"\nloop = true\n'
         '[output]\nstdout = false\n'
         f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nreconnect_min = 0.2\nreconnect_max = 1.0\n'
@@ -225,12 +262,19 @@ class Check:
             print(f"FAIL  {name}: {exc}", flush=True)
 
 
-def start_emotiond(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_emotiond(config: Path, log: Path, root: Path = ROOT) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTIOND_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     with log.open("ab") as err:
-        return subprocess.Popen([sys.executable, "-m", "emotiond", "-c", str(config), "run"], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "emotiond", "-c", str(config), "run"], cwd=root, env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
+
+
+def emotion_changed(to: str, timestamp: float, **extra: Any) -> bytes:
+    """An ``emotion_changed`` event as emotiond publishes it (seq far above the daemon's own)."""
+    return json.dumps({"type": "emotion_changed", "seq": 10**9 + int(timestamp) % 10**6, "timestamp": timestamp,
+                       "scope": "scene", "source": "scene", "face_id": None, "from": "neutral", "to": to,
+                       "confidence": 0.9, **extra}).encode()
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -243,6 +287,33 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait()
 
 
+def measure(rec: Recorder, seconds: float, timeout: float) -> None:
+    """Print HA's state writes per emotiond entity per minute (statestream's last_updated: one per
+    state_changed event, which is what HA's recorder stores)."""
+    prefix = f"{STATES}/"
+
+    def writes() -> dict[str, int]:
+        with rec.lock:
+            topics = [t for t, _ in rec.messages if t.startswith(prefix) and t.endswith("/last_updated")
+                      and f"/{slug(DEVICE_NAME)}_" in t]
+        counts: dict[str, int] = {}
+        for t in topics:
+            entity = ".".join(t[len(prefix):].split("/")[:2])
+            counts[entity] = counts.get(entity, 0) + 1
+        return counts
+
+    wait_for(lambda: writes(), timeout, "HA to start writing emotiond's entities")
+    time.sleep(10)  # past the start-up burst (discovery, first states)
+    start = writes()
+    time.sleep(seconds)
+    end = writes()
+    per_minute = {e: (end.get(e, 0) - start.get(e, 0)) * 60.0 / seconds for e in sorted(end)}
+    print(f"HA state writes per minute over {seconds:.0f} s:", flush=True)
+    for entity, rate in per_minute.items():
+        print(f"  {entity:45s} {rate:6.1f}", flush=True)
+    print(f"  {'total':45s} {sum(per_minute.values()):6.1f}", flush=True)
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 def main() -> int:
@@ -253,6 +324,10 @@ def main() -> int:
     parser.add_argument("--python", default="python3.11", help="interpreter for a new HA venv (default python3.11)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, HA config)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for HA to start (default 180)")
+    parser.add_argument("--measure", type=float, default=0.0, metavar="S",
+                        help="first count HA state writes per emotiond entity for S seconds (default: skip)")
+    parser.add_argument("--emotiond-root", type=Path, default=ROOT, help="checkout to run the daemon from")
+    parser.add_argument("--only-measure", action="store_true", help="measure, then stop (no checks)")
     args = parser.parse_args()
 
     venv = args.ha_venv or cache / f"venv-{args.ha_version}"
@@ -269,6 +344,9 @@ def main() -> int:
                 for component, p in announced if component != "device_automation"}
     triggers = sum(1 for component, _ in announced if component == "device_automation")
     listen = next(e for e in entities if e.startswith("button."))
+    switch = next(e for e in entities if e.startswith("switch."))
+    event_entity = next(e for e in entities if e.startswith("event."))
+    emotion_sensor = f"sensor.{slug(DEVICE_NAME)}_emotion"
 
     work = Path(tempfile.mkdtemp(prefix="emotiond-ha-check-"))
     ha_dir = work / "ha"
@@ -278,9 +356,9 @@ def main() -> int:
     try:
         broker, port = start_broker(work)
         rec = Recorder(port)
-        write_ha_config(ha_dir, port, listen)
+        write_ha_config(ha_dir, port, listen, switch, event_entity)
         write_emotiond_config(work / "emotiond.toml", port)
-        daemon = start_emotiond(work / "emotiond.toml", work / "emotiond.log")
+        daemon = start_emotiond(work / "emotiond.toml", work / "emotiond.log", args.emotiond_root)
         print(f"work directory {work}; starting Home Assistant {args.ha_version} ...", flush=True)
         with (work / "hass.out").open("wb") as out:
             ha = subprocess.Popen([str(hass), "-c", str(ha_dir), "--skip-pip"], stdout=out, stderr=subprocess.STDOUT)
@@ -298,6 +376,10 @@ def main() -> int:
                                      f"(see {ha_dir}/home-assistant.log)") from None
             return ", ".join(f"{e}={rec.last(t).decode()!r}" for e, t in state_topic.items())  # type: ignore[union-attr]
 
+        if args.measure > 0:
+            measure(rec, args.measure, args.timeout)
+            if args.only_measure:
+                return 0
         check(f"{len(entities)} entities appear", all_entities)
 
         def listen_round_trip() -> str:
@@ -313,16 +395,62 @@ def main() -> int:
 
         check("Listen button round trip", listen_round_trip)
 
+        def privacy_switch() -> str:
+            mirror = state_topic[switch]
+            emotion = f"{STATES}/{emotion_sensor.replace('.', '/')}/state"
+            seen = len(rec.on(f"{BASE}/cmd/privacy/result"))
+            rec.client.publish(PRIVACY_ON, "go", qos=1)
+            wait_for(lambda: len(rec.on(f"{BASE}/cmd/privacy/result")) > seen, 30, "emotiond's answer to privacy on")
+            answer = json.loads(rec.on(f"{BASE}/cmd/privacy/result")[-1])
+            assert answer.get("ok") and answer.get("privacy") is True, f"privacy on answered {answer}"
+            wait_for(lambda: rec.last(mirror) == b"on", 30, f"{switch} to be on in HA")
+            wait_for(lambda: rec.last(emotion) == b"privacy", 30, f"{emotion_sensor} to show privacy")
+            retained = json.loads(rec.last(f"{BASE}/state") or b"{}")
+            assert retained.get("privacy") is True and "label" not in retained and "faces" not in retained, \
+                f"retained state in privacy mode: {retained}"
+            sent_on = rec.on(f"{BASE}/cmd/privacy")[-1].decode()
+            rec.client.publish(PRIVACY_OFF, "go", qos=1)
+            wait_for(lambda: rec.last(mirror) == b"off", 30, f"{switch} to be off in HA")
+            return (f"HA sent {sent_on!r}, emotiond answered ok, {switch} on, {emotion_sensor} 'privacy', "
+                    f"state without label/faces; then off again")
+
+        check("Privacy switch round trip", privacy_switch)
+
+        event_mirror = state_topic[event_entity]
+
+        def stale_event() -> str:
+            before = rec.last(event_mirror)
+            old = time.time() - 600
+            rec.client.publish(f"{BASE}/events", emotion_changed("angry", old, age=600.0), qos=1)
+            time.sleep(5)  # a negative check: give HA time to (wrongly) fire
+            assert rec.last(event_mirror) == before, f"{event_entity} fired on a 10-minute-old event"
+            rec.client.publish(f"{BASE}/events", emotion_changed("surprise", time.time()), qos=1)
+            wait_for(lambda: rec.last(event_mirror) != before, 30, f"{event_entity} to fire on a fresh event")
+            wait_for(lambda: rec.last(FIRED_NEW) == b"surprise", 30, "the example automation on the fresh event")
+            return f"{event_entity} unchanged by the 600 s old event, fired by a fresh one (and the example automation)"
+
+        check("stale event ignored", stale_event)
+
         def availability() -> str:
             nonlocal daemon
             probe = state_topic[next(e for e in entities if e.startswith("sensor."))]
             stop(daemon)
             wait_for(lambda: rec.last(probe) == b"unavailable", 30, f"{probe} to become unavailable")
-            daemon = start_emotiond(work / "emotiond.toml", work / "emotiond.log")
+            daemon = start_emotiond(work / "emotiond.toml", work / "emotiond.log", args.emotiond_root)
             wait_for(lambda: rec.last(probe) not in (None, b"unavailable"), 60, f"{probe} to come back")
             return f"{probe}: unavailable after stop, {rec.last(probe).decode()!r} after restart"  # type: ignore[union-attr]
 
+        fired_new, fired_old = len(rec.on(FIRED_NEW)), len(rec.on(FIRED_OLD))
         check("availability follows the daemon", availability)
+
+        def restart_does_not_fire() -> str:
+            time.sleep(3)  # after the entities came back
+            new, old = rec.on(FIRED_NEW)[fired_new:], rec.on(FIRED_OLD)[fired_old:]
+            assert not new, f"the documented automation fired on the restart with {new}"
+            return (f"documented example (not_from unavailable/unknown) fired 0 times on the restart; "
+                    f"the old example without not_from fired {len(old)} time(s) ({b', '.join(old).decode()!r})")
+
+        check("example automation not fired by a restart", restart_does_not_fire)
         stop(daemon)
         daemon = None
         stop(ha)  # flushes HA's registries to .storage
