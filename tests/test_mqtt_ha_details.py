@@ -75,6 +75,10 @@ def test_no_label_while_nobody_is_in_view_without_waiting_for_the_dwell() -> Non
     t.translate(nobody(), 6.5)  # half a second later, well inside min_dwell
     body = state(t)
     assert (body["label"], body["confidence"], body["faces"]) == (None, 0.0, 0)
+    assert t.side_due(6.5) and side(t, 6.5)[TOPICS.attributes]["probabilities"] == {}
+    back = t.translate(seen("happy"), 7.0)  # a brief dropout: the face is back with the same label
+    assert [m for m in back if json.loads(m.payload)["type"] == "emotion_changed"] == []  # no event spam
+    assert state(t)["label"] == "happy"
 
 
 def test_late_event_and_button_messages_get_their_age_when_handed_over() -> None:

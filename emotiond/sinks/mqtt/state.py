@@ -101,9 +101,16 @@ class StateTracker:
 
     def observe(self, obs: Observation, now: float) -> LabelChange | None:
         self.current = obs
-        if obs.faces == 0:  # nobody in view: no label at once, so the emotion agrees with faces/confidence
-            return self.dwell.clear()
         return self.dwell.update(obs.label, now)
+
+    @property
+    def shown(self) -> str | None:
+        """The label the state reports: the stable one, but none at once while nobody is in view, so
+        label, faces and confidence agree. The dwell itself goes on: a face back within ``min_dwell``
+        with the same label is no new ``emotion_changed``."""
+        if self.current is None or self.current.faces == 0:
+            return None
+        return self.dwell.stable
 
     def reset(self) -> None:
         """Forget the observation and the label (privacy on/off): nothing stale resurfaces afterwards."""
@@ -120,7 +127,7 @@ class StateTracker:
 
     def snapshot(self) -> dict[str, Any]:
         """label (the stable one), confidence in that label, probabilities, valence, faces, source."""
-        obs, label = self.current, self.dwell.stable
+        obs, label = self.current, self.shown
         if obs is None:
             return {"label": None, "confidence": 0.0, "probabilities": {}, "valence": None, "faces": 0, "source": None}
         if label is None:
