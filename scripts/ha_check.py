@@ -30,7 +30,9 @@ Listen button when a test topic is published. Checks, each printed as ok/FAIL:
 ``--measure S`` first counts, for S seconds of emotiond running on the looped sample video, how
 often HA writes each emotiond entity's state (statestream's ``last_updated``, one per state_changed
 event, i.e. per recorder row); ``--emotiond-root DIR`` runs the daemon from another checkout (an
-older commit) and ``--only-measure`` skips the checks, for a before/after comparison.
+older commit) and ``--only-measure`` skips the checks, for a before/after comparison. ``--wobble``
+measures ``scripts/wobble_stream.py`` (a steady face with wobbling probabilities through the real
+MQTT sink) instead of the daemon on the video, and implies ``--only-measure``.
 
 Exit status 0 when all pass, 1 otherwise, 2 when HA cannot be installed or started.
 """
@@ -277,6 +279,15 @@ def start_emotiond(config: Path, log: Path, root: Path = ROOT) -> subprocess.Pop
                                 stdout=subprocess.DEVNULL, stderr=err)
 
 
+def start_wobble(port: int, log: Path, root: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTIOND_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    with log.open("ab") as err:
+        return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "wobble_stream.py"), "--port", str(port),
+                                 "--device-id", DEVICE_ID, "--name", DEVICE_NAME], cwd=root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
 def emotion_changed(to: str, timestamp: float, **extra: Any) -> bytes:
     """An ``emotion_changed`` event as emotiond publishes it (seq far above the daemon's own)."""
     return json.dumps({"type": "emotion_changed", "seq": 10**9 + int(timestamp) % 10**6, "timestamp": timestamp,
@@ -299,14 +310,20 @@ def measure(rec: Recorder, seconds: float, timeout: float) -> None:
     state_changed event, which is what HA's recorder stores)."""
     prefix = f"{STATES}/"
 
-    def writes() -> dict[str, int]:
+    def writes() -> dict[str, list[int]]:
+        """entity -> [state writes, writes that changed only attributes (last_changed repeated)]."""
         with rec.lock:
-            topics = [t for t, _ in rec.messages if t.startswith(prefix) and t.endswith("/last_updated")
-                      and f"/{slug(DEVICE_NAME)}_" in t]
-        counts: dict[str, int] = {}
-        for t in topics:
+            msgs = [(t, p) for t, p in rec.messages if t.startswith(prefix) and f"/{slug(DEVICE_NAME)}_" in t]
+        counts: dict[str, list[int]] = {}
+        changed: dict[str, bytes] = {}
+        for t, p in msgs:
             entity = ".".join(t[len(prefix):].split("/")[:2])
-            counts[entity] = counts.get(entity, 0) + 1
+            c = counts.setdefault(entity, [0, 0])
+            if t.endswith("/last_updated"):
+                c[0] += 1
+            elif t.endswith("/last_changed"):
+                c[1] += int(changed.get(entity) == p)
+                changed[entity] = p
         return counts
 
     wait_for(lambda: writes(), timeout, "HA to start writing emotiond's entities")
@@ -314,11 +331,13 @@ def measure(rec: Recorder, seconds: float, timeout: float) -> None:
     start = writes()
     time.sleep(seconds)
     end = writes()
-    per_minute = {e: (end.get(e, 0) - start.get(e, 0)) * 60.0 / seconds for e in sorted(end)}
-    print(f"HA state writes per minute over {seconds:.0f} s:", flush=True)
-    for entity, rate in per_minute.items():
-        print(f"  {entity:45s} {rate:6.1f}", flush=True)
-    print(f"  {'total':45s} {sum(per_minute.values()):6.1f}", flush=True)
+    scale = 60.0 / seconds
+    rates = {e: [(n - start.get(e, [0, 0])[i]) * scale for i, n in enumerate(c)] for e, c in sorted(end.items())}
+    print(f"HA state writes per minute over {seconds:.0f} s (all / attributes only):", flush=True)
+    for entity, (total, attrs) in rates.items():
+        print(f"  {entity:45s} {total:6.1f} {attrs:6.1f}", flush=True)
+    print(f"  {'total':45s} {sum(r[0] for r in rates.values()):6.1f} {sum(r[1] for r in rates.values()):6.1f}",
+          flush=True)
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -335,6 +354,7 @@ def main() -> int:
                         help="first count HA state writes per emotiond entity for S seconds (default: skip)")
     parser.add_argument("--emotiond-root", type=Path, default=ROOT, help="checkout to run the daemon from")
     parser.add_argument("--only-measure", action="store_true", help="measure, then stop (no checks)")
+    parser.add_argument("--wobble", action="store_true", help="measure scripts/wobble_stream.py, not the daemon")
     args = parser.parse_args()
 
     venv = args.ha_venv or cache / f"venv-{args.ha_version}"
@@ -365,7 +385,11 @@ def main() -> int:
         rec = Recorder(port)
         write_ha_config(ha_dir, port, listen, switch, event_entity)
         write_emotiond_config(work / "emotiond.toml", port, state_dir=args.emotiond_root == ROOT)
-        daemon = start_emotiond(work / "emotiond.toml", work / "emotiond.log", args.emotiond_root)
+        if args.wobble:
+            args.only_measure = True
+            daemon = start_wobble(port, work / "emotiond.log", args.emotiond_root)
+        else:
+            daemon = start_emotiond(work / "emotiond.toml", work / "emotiond.log", args.emotiond_root)
         print(f"work directory {work}; starting Home Assistant {args.ha_version} ...", flush=True)
         with (work / "hass.out").open("wb") as out:
             ha = subprocess.Popen([str(hass), "-c", str(ha_dir), "--skip-pip"], stdout=out, stderr=subprocess.STDOUT)
@@ -431,9 +455,13 @@ def main() -> int:
             rec.client.publish(f"{BASE}/events", emotion_changed("angry", old, age=600.0), qos=1)
             time.sleep(5)  # a negative check: give HA time to (wrongly) fire
             assert rec.last(event_mirror) == before, f"{event_entity} fired on a 10-minute-old event"
-            fired = len(rec.on(FIRED_NEW))
-            rec.client.publish(f"{BASE}/events", emotion_changed("surprise", time.time()), qos=1)
+            rec.client.publish(f"{BASE}/events", emotion_changed("neutral", time.time()), qos=1)
             wait_for(lambda: rec.last(event_mirror) != before, 30, f"{event_entity} to fire on a fresh event")
+            first = rec.last(event_mirror)  # from unknown: the example's not_from skips this one
+            fired = len(rec.on(FIRED_NEW))
+            time.sleep(0.01)  # the next event gets a later timestamp as its state
+            rec.client.publish(f"{BASE}/events", emotion_changed("surprise", time.time()), qos=1)
+            wait_for(lambda: rec.last(event_mirror) != first, 30, f"{event_entity} to fire on a second fresh event")
             wait_for(lambda: len(rec.on(FIRED_NEW)) > fired, 30, "the example automation on the fresh event")
             return f"{event_entity} unchanged by the 600 s old event, fired by a fresh one (and the example automation)"
 

@@ -154,9 +154,8 @@ class Translator:
             return []
         out: list[Outgoing] = []
         obs = Observation.from_event(event)
-        shown = self.tracker.shown
         change = self.tracker.observe(obs, now)
-        if change is not None or self.tracker.shown != shown:
+        if change is not None:
             self._side_dirty = True
         if change is not None and change.new is not None:
             out.append(self.event("emotion_changed", event.timestamp, **emotion_changed(
@@ -212,7 +211,9 @@ class Translator:
         self._side_dirty, self._side_published = False, now
         stamp = round(wall, 3)
         obs = self.tracker.current
-        if self.privacy or obs is None or self.tracker.shown is None:
+        # the probabilities behind the stable label: a brief dropout to no face (the sensor shows none)
+        # does not rewrite them, so the recorder stores them once per label change and heartbeat
+        if self.privacy or obs is None or self.tracker.dwell.stable is None:
             attributes: dict[str, Any] = {"probabilities": {}, "privacy": self.privacy, "timestamp": stamp}
         else:
             attributes = {"probabilities": {k: round(float(v), ATTRIBUTE_DIGITS) for k, v in obs.probabilities.items()},
