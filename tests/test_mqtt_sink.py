@@ -550,3 +550,30 @@ def test_capture_audio_command_records_with_trigger_mqtt(broker: Broker, running
     finally:
         capture.stop()
         rec.close()
+
+
+def test_events_delivered_after_an_outage_keep_their_timestamp_and_carry_their_age(tmp_path: Path) -> None:
+    """Issue 13: a late delivery says how late it is (``age``, computed at the hand-over), button too."""
+    b = Broker(tmp_path / "broker", persistence=True).start()
+    # a persistent session, as above: the observer misses nothing whoever reconnects first
+    rec = Recorder(b, [f"{BASE}/events", f"{BASE}/button"], client_id="late-observer", clean=False)
+    r = Running(make_config(b))
+    try:
+        wait_until(lambda: r.sink.connected, 10, what="connect")
+        b.kill()
+        wait_until(lambda: not r.sink.connected, 10, what="the sink to notice the outage")
+        pressed = ButtonEvent("press")
+        r.sink.handle(pressed)
+        r.sink.handle(ErrorEvent("camera", "unplugged"))
+        threading.Event().wait(1.5)  # the outage lasts at least this long
+        b.start()
+        wait_until(lambda: rec.on(f"{BASE}/button") and len(events_of(rec)) >= 2, 30, what="the queued messages")
+        button = json.loads(rec.on(f"{BASE}/button")[-1])
+        assert button["timestamp"] == round(pressed.timestamp, 3) and button["age"] >= 1.5
+        for e in events_of(rec):
+            validator("event.json").validate(e)
+            assert e["age"] >= 1.5
+    finally:
+        r.close()
+        rec.close()
+        b.stop()
