@@ -178,3 +178,14 @@ def test_privacy_survives_a_power_cut_and_a_restart(tmp_path: Path) -> None:
             r.stop(signal.SIGKILL)
         rec.close()
         broker.stop()
+
+
+def test_state_dir_default_is_systemds_state_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from emotiond.config import DeviceConfig
+
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/emotiond:/var/lib/other")
+    assert DeviceConfig().state_path == Path("/var/lib/emotiond")  # StateDirectory=emotiond
+    assert DeviceConfig(state_dir=str(tmp_path)).state_path == tmp_path  # the key wins (tests, odd setups)
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert DeviceConfig().state_path == tmp_path / "xdg" / "emotiond"
