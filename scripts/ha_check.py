@@ -25,7 +25,9 @@ Listen button when a test topic is published. Checks, each printed as ok/FAIL:
    HA's event entity, a fresh one does;
 6. the documented example automation (``not_from: [unavailable, unknown]``) does not fire when
    emotiond restarts; the old example without it is run beside it to show that it does;
-7. Home Assistant's log has no warning or error about MQTT or this device.
+7. the button device trigger (a device automation added once HA saved its device registry, then
+   ``automation.reload``) ignores a 10-minute-old press and fires on a fresh one;
+8. Home Assistant's log has no warning or error about MQTT or this device.
 
 ``--measure S`` first counts, for S seconds of emotiond running on the looped sample video, how
 often HA writes each emotiond entity's state (statestream's ``last_updated``, one per state_changed
@@ -70,6 +72,7 @@ STATES = "hacheck_states"  # mqtt_statestream base topic
 PRESS = "hacheck/press"  # the automation presses the Listen button when this is published
 PRIVACY_ON, PRIVACY_OFF = "hacheck/privacy_on", "hacheck/privacy_off"  # automations flip the Privacy switch
 FIRED_NEW, FIRED_OLD = "hacheck/fired_new", "hacheck/fired_old"  # the example automations' actions
+RELOAD, PRESSED = "hacheck/reload", "hacheck/pressed"  # reload automations; the device trigger's action
 
 
 def slug(text: str) -> str:
@@ -155,7 +158,8 @@ def start_broker(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def write_ha_config(config_dir: Path, port: int, listen_entity: str, switch_entity: str, event_entity: str) -> None:
+def write_ha_config(config_dir: Path, port: int, listen_entity: str, switch_entity: str, event_entity: str,
+                    extra_automations: str = "") -> None:
     (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
     (config_dir / "configuration.yaml").write_text(f"""\
 homeassistant:
@@ -208,7 +212,10 @@ automation:
     action:
       - service: mqtt.publish
         data: {{topic: {FIRED_OLD}, payload: "{{{{ trigger.from_state.state }}}}"}}
-""")
+  - alias: reload automations
+    trigger: [{{platform: mqtt, topic: {RELOAD}}}]
+    action: [{{service: automation.reload}}]
+{extra_automations}""")
     entry = {
         "entry_id": "emotiondhacheckmqtt0000000000000", "version": 1, "minor_version": 1, "domain": "mqtt",
         "title": "127.0.0.1", "data": {"broker": "127.0.0.1", "port": port, "discovery": True},
@@ -467,6 +474,36 @@ def main() -> int:
 
         check("stale event ignored", stale_event)
 
+        def device_trigger() -> str:
+            registry = ha_dir / ".storage" / "core.device_registry"
+
+            def our_device() -> str | None:  # HA writes its registry a few seconds after a change
+                try:
+                    devices = json.loads(registry.read_text())["data"]["devices"]
+                except (OSError, ValueError, KeyError):
+                    return None
+                return next((d["id"] for d in devices if ["mqtt", f"emotiond_{DEVICE_ID}"] in d["identifiers"]), None)
+
+            device_id = wait_for(our_device, 60, "HA to save its device registry")
+            write_ha_config(ha_dir, port, listen, switch, event_entity, f"""\
+  - alias: hacheck device button
+    trigger:
+      - {{platform: device, domain: mqtt, device_id: {device_id}, type: button_short_press, subtype: button_1}}
+    action: [{{service: mqtt.publish, data: {{topic: {PRESSED}, payload: pressed}}}}]
+""")
+            rec.client.publish(RELOAD, "go", qos=1)
+            wait_for(lambda: rec.last(f"{STATES}/automation/hacheck_device_button/state") == b"on", 30,
+                     "the device automation to load")
+            rec.client.publish(f"{BASE}/button", json.dumps({"action": "press", "timestamp": time.time() - 600,
+                                                             "age": 600.0}), qos=1)
+            time.sleep(5)  # a negative check: give HA time to (wrongly) fire
+            assert not rec.on(PRESSED), "the device trigger fired on a 10-minute-old press"
+            rec.client.publish(f"{BASE}/button", json.dumps({"action": "press", "timestamp": time.time()}), qos=1)
+            wait_for(lambda: rec.on(PRESSED), 30, "the device trigger to fire on a fresh press")
+            return "button_short_press device trigger: not fired by a 600 s old press, fired by a fresh one"
+
+        check("button device trigger ignores a stale press", device_trigger)
+
         def availability() -> str:
             nonlocal daemon
             probe = state_topic[next(e for e in entities if e.startswith("sensor."))]
@@ -513,7 +550,7 @@ def main() -> int:
             ours = [d for d in dev if ["mqtt", f"emotiond_{DEVICE_ID}"] in d["identifiers"]]
             assert len(ours) == 1, f"expected one device emotiond_{DEVICE_ID}, found {len(ours)}"
             return (f"{len(ids)} mqtt unique_ids, device {ours[0]['name']!r} ({ours[0]['model']}); "
-                    f"{triggers} device triggers announced (not checked in HA: they need a device automation)")
+                    f"{triggers} device triggers announced (the short press checked above)")
 
         check("registries", registries)
 
