@@ -1,7 +1,8 @@
 """The audio capture component: owns the microphone on its own thread, so a capture never blocks the
 face pipeline. Triggers (GPIO, SIGUSR1, control socket, MQTT via the context's ``command``) call ``trigger``;
 a trigger while a capture runs is ignored and reported (AudioEvent ``busy``); a failing microphone
-yields an AudioEvent ``error`` and the next trigger tries again.
+yields an AudioEvent ``error`` and the next trigger tries again. A capture running when privacy mode
+is turned on is abandoned: its samples are discarded unanalysed (AudioEvent ``cancelled``).
 """
 
 from __future__ import annotations
@@ -165,7 +166,16 @@ class AudioCapture:
                 self._results[id(done)] = event
                 done.set()
 
+    def _private(self) -> bool:
+        return self._ctx is not None and self._ctx.privacy
+
+    def _abandoned(self, source: str) -> AudioEvent:
+        log.info("privacy mode is on: voice capture from %s abandoned, nothing analysed", source)
+        return AudioEvent(source, "cancelled", error="privacy mode turned on: capture abandoned, nothing analysed")
+
     def _capture(self, source: str, seconds: float) -> AudioEvent:
+        if self._private():  # turned on while this job waited in the queue
+            return self._abandoned(source)
         self._emit(ListeningEvent(True, source))
         try:
             mic = self._mic_factory()
@@ -178,6 +188,9 @@ class AudioCapture:
             return AudioEvent(source, "error", error=f"microphone failed: {exc}")
         finally:
             self._emit(ListeningEvent(False, source))
+        if self._private():  # turned on during the recording: the samples are dropped here, unread
+            del samples
+            return self._abandoned(source)
         ended = time.time()
         return self.analyzer.analyse(samples, rate, source, timestamp=ended)
 

@@ -137,12 +137,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _build_daemon(config: Config, *, lossless: bool = False, pace_files: bool = True,
-                  config_path: str | None = None) -> Daemon:
+                  config_path: str | None = None, persist_privacy: bool = False) -> Daemon:
     from emotiond.perception.pipeline import FacePipeline
     from emotiond.sinks.stdout import StdoutSink
 
     daemon = Daemon(config, FacePipeline.from_config(config), lossless=lossless, pace_files=pace_files,
-                    config_path=Path(config_path) if config_path else None)
+                    config_path=Path(config_path) if config_path else None, persist_privacy=persist_privacy)
     if config.output.stdout:
         daemon.sinks.append(StdoutSink())
     if config.mqtt.enabled:  # a sink for events, a component for connect/commands; close() flushes
@@ -198,7 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not config.output.stdout and sys.stdin.isatty() and sys.stdout.isatty():
         # a person at a terminal (the seed's live view): show the events; systemd and pipes never get here
         config = dataclasses.replace(config, output=dataclasses.replace(config.output, stdout=True))
-    daemon = _build_daemon(config, config_path=args.config)
+    daemon = _build_daemon(config, config_path=args.config, persist_privacy=True)
     _add_terminal_keys(daemon)
     from emotiond.watchdog import SystemdWatchdog
 

@@ -61,6 +61,27 @@ class DeviceConfig:
     id: str = ""  # empty: a hash of machine_id_file, else the hostname (emotiond.identity)
     name: str = field(default="emotiond", metadata=REQUIRED)
     machine_id_file: str = "/etc/machine-id"  # empty: use the hostname
+    # where state that must survive a restart lives (privacy mode); empty: $STATE_DIRECTORY (systemd's
+    # StateDirectory=), else $XDG_STATE_HOME/emotiond or ~/.local/state/emotiond
+    state_dir: str = ""
+
+    @property
+    def state_path(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir)
+        if os.environ.get("STATE_DIRECTORY"):  # may list several, colon-separated: the first is ours
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(xdg) / "emotiond"
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Privacy mode (camera closed, nothing analysed); it survives restarts (see docs/mqtt.md)."""
+
+    # false: only the physical button (triggers.long_press_action = "privacy") can end privacy mode;
+    # MQTT, Home Assistant and the control socket get an error answer when they try
+    remote_off: bool = True
 
 
 @dataclass(frozen=True)
@@ -212,6 +233,8 @@ class MqttConfig:
     reconnect_min: float = field(default=1.0, metadata=_range(0.1, 3600.0))
     reconnect_max: float = field(default=60.0, metadata=_range(0.1, 3600.0))
     stop_timeout: float = field(default=3.0, metadata=_range(0.0, 60.0))
+    # Home Assistant's event entity ignores events older than this many seconds (0: never stale)
+    stale_after: float = field(default=120.0, metadata=_range(0.0, 86400.0))
 
     def validate(self) -> None:
         if self.enabled and not self.host.strip():
@@ -322,6 +345,7 @@ class FusionConfig:
 @dataclass(frozen=True)
 class Config:
     device: DeviceConfig = DeviceConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     camera: CameraConfig = CameraConfig()
     models: ModelsConfig = ModelsConfig()
     faces: FacesConfig = FacesConfig()

@@ -9,6 +9,7 @@ their classes. The daemon implements it; tests can hand in a small fake with the
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ import numpy as np
 
 from emotiond.config import Config
 from emotiond.events import Event, PrivacyEvent
+from emotiond.privacy_store import PrivacyStore
 
 log = logging.getLogger("emotiond.daemon")
 
@@ -149,6 +151,8 @@ class DaemonContext:
         self._commands: dict[str, CommandHandler] = {}
         self._statuses: dict[str, StatusProvider] = {}
         self._privacy = False
+        self._privacy_lock = threading.Lock()  # the mode and its file change together, in order
+        self._privacy_store: PrivacyStore | None = None
         self._frame: np.ndarray | None = None
         self._tracks: tuple[TrackBox, ...] = ()
         self.snapshot_target: SnapshotTarget | None = None
@@ -203,14 +207,28 @@ class DaemonContext:
         self._request_stop()
 
     def set_privacy(self, enabled: bool) -> None:
-        """Privacy mode: the camera is released and nothing is analysed until it is turned off."""
-        if enabled == self._privacy:
-            return
-        self._privacy = enabled
-        if enabled:
-            self._frame, self._tracks = None, ()
-        log.info("privacy mode %s", "on" if enabled else "off")
-        self._emit(PrivacyEvent(enabled))
+        """Privacy mode: the camera is released and nothing is analysed until it is turned off.
+        With a store attached the new mode is on disk before anyone is told about it."""
+        with self._privacy_lock:
+            if enabled == self._privacy:
+                return
+            self._privacy = enabled
+            if enabled:
+                self._frame, self._tracks = None, ()
+            if self._privacy_store is not None:
+                self._privacy_store.save(enabled)
+            log.info("privacy mode %s", "on" if enabled else "off")
+            self._emit(PrivacyEvent(enabled))
+
+    def attach_privacy_store(self, store: PrivacyStore) -> None:
+        """Restore the persisted mode (call before the camera opens) and persist every later change."""
+        with self._privacy_lock:
+            self._privacy_store = store
+            restored = store.load()
+            if restored and not self._privacy:
+                self._privacy, self._frame, self._tracks = True, None, ()
+                log.info("privacy mode on (restored from %s)", store.path)
+                self._emit(PrivacyEvent(True))
 
     def note_frame(self, image: np.ndarray, tracks: tuple[TrackBox, ...]) -> None:
         """The main loop's newest frame and tracks (two reference assignments: never blocks)."""

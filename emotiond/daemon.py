@@ -32,6 +32,7 @@ from emotiond.context import (
 from emotiond.daemon_commands import DaemonCommands
 from emotiond.events import EmotionEvent, ErrorEvent, Event
 from emotiond.perception.pipeline import FacePipeline
+from emotiond.privacy_store import PrivacyStore
 from emotiond.sinks.base import Sink
 from emotiond.sources.camera import FrameSource, LatestFrameGrabber, SourceError, open_source
 from emotiond.watchdog import STOP_BUDGET
@@ -53,6 +54,7 @@ class Daemon:
     pace_files: bool = True  # play video files at their frame rate, like a camera
     lossless: bool = False  # process every frame (demo); live cameras drop stale frames instead
     config_path: Path | None = None  # the file `reload` re-reads; None: the default config path, if any
+    persist_privacy: bool = False  # `emotiond run`: privacy mode lives in device.state_dir across restarts
 
     def __post_init__(self) -> None:
         self._events: queue.Queue[Event | None] = queue.Queue(maxsize=1000)
@@ -67,6 +69,8 @@ class Daemon:
         self.context = DaemonContext(lambda: self.config, self.emit, self.health, self.request_stop,
                                      self.stop_remaining)
         DaemonCommands(self.context, self.config_path or default_config_path(), self._adopt_config)
+        if self.persist_privacy:  # before any component starts and before the camera opens
+            self.context.attach_privacy_store(PrivacyStore(self.config.device.state_path))
 
     # --- wiring -----------------------------------------------------------------------------
     @property

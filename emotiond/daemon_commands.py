@@ -55,6 +55,10 @@ class DaemonCommands:
         value = args.get("enabled", not self.ctx.privacy)
         if not isinstance(value, bool):
             raise CommandError("privacy: 'enabled' must be true or false")
+        if self.ctx.privacy and not value and not self.ctx.config.privacy.remote_off:
+            # commands arrive over MQTT or the control socket; the physical button calls set_privacy
+            raise CommandError("privacy mode can only be turned off with the physical button "
+                               "(privacy.remote_off = false)")
         self.ctx.set_privacy(value)
         return {"privacy": self.ctx.privacy}
 

@@ -161,7 +161,8 @@ class AudioEvent(Event):
     """One triggered voice capture and its outcome.
 
     status: ``ok`` (prediction set), ``no_speech`` (VAD found no voice), ``busy`` (a capture was
-    already running; this trigger was ignored) or ``error`` (message in ``error``).
+    already running; this trigger was ignored), ``cancelled`` (privacy mode turned on during the
+    capture: abandoned, nothing analysed) or ``error`` (message in ``error``).
     """
 
     type: ClassVar[str] = "audio"

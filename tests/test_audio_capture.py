@@ -425,3 +425,24 @@ def test_wav_source_is_captured_at_its_own_rate(config, analyzer, tmp_path):
         cap.stop()
     assert seen == [22050] and result["result"]["status"] == "ok"
     assert result["result"]["validated"] is False
+
+
+def test_privacy_turned_on_during_a_recording_abandons_it(config, analyzer, speech16k):
+    """Issue 13: the samples of a capture running when privacy mode is turned on are never analysed."""
+    gate = threading.Event()
+    fake = FakePyAudioModule(signal=speech16k, gate=gate)
+    cap, daemon = start_capture(config, analyzer, fake)
+    try:
+        assert cap.trigger("gpio")["accepted"]
+        assert fake.reading.wait(10)  # inside record()
+        daemon.privacy = True  # the long press, MQTT or the socket turned privacy on
+        gate.set()
+        (event,) = daemon.wait_for(lambda e: e.trigger == "gpio")
+        assert event.status == "cancelled" and event.prediction is None and event.prosody is None
+        assert "abandoned" in (event.error or "")
+        assert not cap.busy
+        refused = cap.trigger("mqtt")  # and no new capture starts while it is on
+        assert refused["accepted"] is False and "privacy" in refused["error"]
+    finally:
+        gate.set()
+        cap.stop()

@@ -98,7 +98,7 @@ def test_discovery_state_and_events_validate_against_schemas(broker: Broker, run
     for topic, payload in disc:
         validator("ha_discovery.json", topic.split("/")[1]).validate(payload)
         assert payload["device"]["sw_version"]
-    assert {t.split("/")[1] for t, _ in disc} == {"sensor", "event", "button", "device_automation"}
+    assert {t.split("/")[1] for t, _ in disc} == {"sensor", "event", "button", "switch", "device_automation"}
     wait_until(lambda: rec.last(f"{BASE}/availability") == b"online", 10, what="availability online")
 
     sink = r.sink
@@ -108,6 +108,11 @@ def test_discovery_state_and_events_validate_against_schemas(broker: Broker, run
         emotion("sad", 0.7, fused=True),
         AudioEvent("mqtt", "ok", 2.5, prediction=pred("angry", 0.6)),
         AudioEvent("gpio", "no_speech", 3.0),
+    ):
+        sink.handle(ev)
+    # the fused state before privacy mode is turned on (the privacy state carries no label, issue 13)
+    wait_until(lambda: any(s.get("label") == "sad" for s in rec.json_on(f"{BASE}/state")), 10, what="state sad")
+    for ev in (
         ButtonEvent("press"),
         ButtonEvent("long_press"),
         PrivacyEvent(True),
@@ -129,15 +134,16 @@ def test_discovery_state_and_events_validate_against_schemas(broker: Broker, run
     assert scene_changes == [(None, "happy", "scene"), ("happy", "sad", "fused")]
     audio = [e for e in evs if e["type"] == "audio_captured"]
     assert audio[0]["result"]["label"] == "angry" and audio[1]["status"] == "no_speech" and audio[1]["result"] is None
-    assert rec.on(f"{BASE}/button") == [b"press", b"long_press"]
+    assert [json.loads(p)["action"] for p in rec.on(f"{BASE}/button")] == ["press", "long_press"]  # JSON since issue 13
 
     wait_until(lambda: any(s["privacy"] for s in rec.json_on(f"{BASE}/state")), 10, what="state with privacy on")
     states = rec.json_on(f"{BASE}/state")
     for s in states:
         validator("state.json").validate(s)
-    last = states[-1]
+    last = [s for s in states if not s["privacy"]][-1]
     assert last["label"] == "sad" and last["source"] == "fused" and last["valence"] == pytest.approx(-0.4)
     assert last["audio_age"] is not None and last["dropped_events"] == 0
+    assert "label" not in states[-1] and "faces" not in states[-1] and states[-1]["privacy"] is True
     rec.close()
 
 
@@ -544,3 +550,30 @@ def test_capture_audio_command_records_with_trigger_mqtt(broker: Broker, running
     finally:
         capture.stop()
         rec.close()
+
+
+def test_events_delivered_after_an_outage_keep_their_timestamp_and_carry_their_age(tmp_path: Path) -> None:
+    """Issue 13: a late delivery says how late it is (``age``, computed at the hand-over), button too."""
+    b = Broker(tmp_path / "broker", persistence=True).start()
+    # a persistent session, as above: the observer misses nothing whoever reconnects first
+    rec = Recorder(b, [f"{BASE}/events", f"{BASE}/button"], client_id="late-observer", clean=False)
+    r = Running(make_config(b))
+    try:
+        wait_until(lambda: r.sink.connected, 10, what="connect")
+        b.kill()
+        wait_until(lambda: not r.sink.connected, 10, what="the sink to notice the outage")
+        pressed = ButtonEvent("press")
+        r.sink.handle(pressed)
+        r.sink.handle(ErrorEvent("camera", "unplugged"))
+        threading.Event().wait(1.5)  # the outage lasts at least this long
+        b.start()
+        wait_until(lambda: rec.on(f"{BASE}/button") and len(events_of(rec)) >= 2, 30, what="the queued messages")
+        button = json.loads(rec.on(f"{BASE}/button")[-1])
+        assert button["timestamp"] == round(pressed.timestamp, 3) and button["age"] >= 1.5
+        for e in events_of(rec):
+            validator("event.json").validate(e)
+            assert e["age"] >= 1.5
+    finally:
+        r.close()
+        rec.close()
+        b.stop()

@@ -124,9 +124,10 @@ def test_discovery_payloads_validate_and_ids_are_stable() -> None:
     again = discovery_messages("homeassistant", "kitchen", "Kitchen", topics)
     assert msgs == again
     components = [t.split("/")[1] for t, _ in msgs]
-    assert sorted(set(components)) == ["button", "device_automation", "event", "sensor"]
+    # issue 13/18 added the Privacy switch and the Problems, Voice and Vocal arousal sensors
+    assert sorted(set(components)) == ["button", "device_automation", "event", "sensor", "switch"]
     unique_ids = [p["unique_id"] for _, p in msgs if "unique_id" in p]
-    assert len(unique_ids) == len(set(unique_ids)) == 6
+    assert len(unique_ids) == len(set(unique_ids)) == 10
     whole = schema_validator("ha_discovery.json")
     for topic, payload in msgs:
         prefix, component, node, _obj, tail = topic.split("/")

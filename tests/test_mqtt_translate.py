@@ -53,8 +53,10 @@ def test_events_are_numbered_in_order_and_unknown_events_give_nothing() -> None:
 
 
 def test_button_goes_to_the_events_and_the_button_topic() -> None:
-    out = Translator(TOPICS, MqttConfig()).translate(ButtonEvent("long"), 0.0)
-    assert [m.topic for m in out] == [TOPICS.events, TOPICS.button] and out[1].payload == "long"
+    # issue 13: the button message is JSON with its timestamp (device triggers match its action)
+    out = Translator(TOPICS, MqttConfig()).translate(ButtonEvent("long", timestamp=1000.0), 0.0)
+    assert [m.topic for m in out] == [TOPICS.events, TOPICS.button]
+    assert json.loads(out[1].payload) == {"action": "long", "timestamp": 1000.0}
 
 
 def test_emotion_changed_waits_for_the_dwell_per_scene_and_per_face() -> None:

@@ -76,6 +76,8 @@ class MqttSink:
         """Connect in the background; the daemon never waits for the broker."""
         self._ctx = ctx
         ctx.register_status("mqtt", self)
+        with self._cond:  # a privacy mode restored from disk holds from the very first state published
+            self._translator.set_privacy(ctx.privacy)
         ctx.on_config_change(self._reconfigure)
         if self.m.snapshots:
             ctx.set_snapshot_target(self)
@@ -262,11 +264,15 @@ class MqttSink:
                 if self._connected and (full or self._translator.tracker.due(now)):
                     state = self._translator.state_payload(now, time.time(), self._outbox.dropped)
                     self._translator.tracker.published(now)
+                side: list[tuple[str, str]] = []
+                if self._connected and (full or self._translator.side_due(now)):
+                    side = self._translator.side_payloads(now, time.time())
                 commit = journal is not None and journal.pending and now - last_commit >= COMMIT_EVERY
                 seq = self._translator.seq
                 reserve = journal is not None and seq > journal.reserved - SEQ_BLOCK // 4
-                if not (batch or full or state or commit or reserve):
-                    wait = self._translator.tracker.seconds_until_check(now) if self._connected else 1.0
+                if not (batch or full or state or side or commit or reserve):
+                    wait = min(self._translator.tracker.seconds_until_check(now),
+                               self._translator.seconds_until_side(now)) if self._connected else 1.0
                     if journal is not None and journal.pending:
                         wait = min(wait, max(0.0, last_commit + COMMIT_EVERY - now))
                     self._cond.wait(min(max(wait, 0.01), 1.0))
@@ -278,6 +284,8 @@ class MqttSink:
                 self._transport.publish(self.topics.state, state, qos=0, retain=True)
             if reserve and journal is not None:  # the next block, before the dispatcher needs it
                 journal.reserve(seq + SEQ_BLOCK)
+            for topic, body in side:
+                self._transport.publish(topic, body, qos=0, retain=True)
             self._hand_over(batch)
             if commit and journal is not None:  # group commit: one fsync for everything since the last
                 last_commit = now
@@ -285,8 +293,9 @@ class MqttSink:
 
     def _hand_over(self, batch: list[Queued]) -> None:
         for i, msg in enumerate(batch):
+            out = self._translator.with_age(msg, time.time())  # late (queued, spooled): says how late
             try:
-                mid = self._transport.publish(msg.topic, msg.payload, qos=1, retain=False)
+                mid = self._transport.publish(out.topic, out.payload, qos=1, retain=False)
             except Exception as exc:  # e.g. ValueError on an invalid topic: drop that one message
                 log.error("mqtt: cannot publish to %r: %s", msg.topic[:200], exc)
                 with self._cond:
@@ -302,7 +311,8 @@ class MqttSink:
         if not self.m.discovery:
             return
         for topic, payload in discovery_messages(self.m.discovery_prefix, self.config.device_id,
-                                                 self.config.device.name, self.topics):
+                                                 self.config.device.name, self.topics, heartbeat=self.m.heartbeat,
+                                                 stale_after=self.m.stale_after):
             self._transport.publish(topic, compact(payload), qos=1, retain=True)
         log.info("mqtt: published Home Assistant discovery under %s/", self.m.discovery_prefix)
 

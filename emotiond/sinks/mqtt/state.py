@@ -56,6 +56,14 @@ class LabelDwell:
     since: float = 0.0
     _pending: bool = field(default=False, repr=False)
 
+    def clear(self) -> LabelChange | None:
+        """Drop to no label at once, without a dwell (nobody in view, privacy on)."""
+        self.candidate, self._pending = None, False
+        if self.stable is None:
+            return None
+        change, self.stable = LabelChange(self.stable, None), None
+        return change
+
     def update(self, label: str | None, now: float) -> LabelChange | None:
         if label == self.stable:
             self._pending = False
@@ -95,6 +103,21 @@ class StateTracker:
         self.current = obs
         return self.dwell.update(obs.label, now)
 
+    @property
+    def shown(self) -> str | None:
+        """The label the state reports: the stable one, but none at once while nobody is in view, so
+        label, faces and confidence agree. The dwell itself goes on: a face back within ``min_dwell``
+        with the same label is no new ``emotion_changed``."""
+        if self.current is None or self.current.faces == 0:
+            return None
+        return self.dwell.stable
+
+    def reset(self) -> None:
+        """Forget the observation and the label (privacy on/off): nothing stale resurfaces afterwards."""
+        self.current = None
+        self.dwell.clear()
+        self._forced = True
+
     def tick(self, now: float) -> LabelChange | None:
         return self.dwell.tick(now)
 
@@ -104,7 +127,7 @@ class StateTracker:
 
     def snapshot(self) -> dict[str, Any]:
         """label (the stable one), confidence in that label, probabilities, valence, faces, source."""
-        obs, label = self.current, self.dwell.stable
+        obs, label = self.current, self.shown
         if obs is None:
             return {"label": None, "confidence": 0.0, "probabilities": {}, "valence": None, "faces": 0, "source": None}
         if label is None:
@@ -163,14 +186,17 @@ class StateTracker:
 
 
 def state_document(
-    tracker: StateTracker, *, audio_age: float | None, privacy: bool, dropped_events: int, timestamp: float
+    tracker: StateTracker, *, audio_age: float | None, privacy: bool, dropped_events: int, timestamp: float,
+    last_error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``state`` document (schemas/state.json): MQTT publishes it, the web dashboard serves it."""
-    body = tracker.snapshot()
+    """The ``state`` document (schemas/state.json): MQTT publishes it, the web dashboard serves it.
+    In privacy mode it says only that: no label, faces, confidence, valence or probabilities."""
+    body: dict[str, Any] = {} if privacy else tracker.snapshot()
     body.update(
         audio_age=None if audio_age is None else round(audio_age, 1),
         privacy=privacy,
         dropped_events=dropped_events,
+        last_error=last_error,
         timestamp=round(timestamp, 3),
     )
     return body
