@@ -148,3 +148,32 @@ def test_discovery_expire_after_switch_sensors_and_stale_templates() -> None:
     trigger = msgs["homeassistant/device_automation/k/button_press/config"]
     assert fresh(600) in trigger["value_template"] and "value_json.action" in trigger["value_template"]
     assert fresh(0) == "true"
+
+
+def test_the_device_links_to_the_web_dashboard_only_while_it_is_on() -> None:
+    from emotiond.config import Config, WebConfig
+    from emotiond.web import dashboard_url
+
+    topics = Topics("emotiond/abc")
+    off = dashboard_url(Config())
+    on = dashboard_url(Config(web=WebConfig(enabled=True, port=8123)))
+    assert off is None and on == "http://127.0.0.1:8123/"
+    for url, expected in ((off, None), (on, on)):
+        messages = discovery_messages("homeassistant", "abc", "Living room", topics, configuration_url=url)
+        devices = [payload["device"] for _topic, payload in messages if "device" in payload]
+        assert devices and all(d.get("configuration_url") == expected for d in devices)
+        for topic, payload in messages:
+            validator("ha_discovery.json", topic.split("/")[1]).validate(payload)
+
+
+def test_the_state_says_why_the_room_cannot_be_read() -> None:
+    t = Translator(TOPICS, MqttConfig(min_dwell=0.0))
+    p = Prediction(pred("happy").probabilities, "uncertain", 0.8)
+    dark = EmotionEvent(1, (FaceEmotion(1, (10, 20, 60, 60), 0.95, p, quality=0.1, quality_reason="too_dark"),),
+                        SceneEmotion(1, p, "too_dark", 0.1))
+    t.translate(dark, 0.0)
+    body = state(t)
+    validator("state.json").validate(body)
+    assert (body["label"], body["quality_reason"]) == ("uncertain", "too_dark")
+    t.translate(seen("happy"), 1.0)
+    assert state(t, 1.0)["quality_reason"] is None

@@ -67,14 +67,18 @@ class Topics:
         return f"{self.base}/cmd/{name}/result"
 
 
-def device_block(device_id: str, name: str) -> dict[str, Any]:
-    return {
+def device_block(device_id: str, name: str, configuration_url: str | None = None) -> dict[str, Any]:
+    """The device entry; ``configuration_url`` (the web dashboard, when on) becomes HA's "Visit" link."""
+    block: dict[str, Any] = {
         "identifiers": [f"emotiond_{device_id}"],
         "name": name,
         "manufacturer": "emotiond",
         "model": "emotiond emotion sensor",
         "sw_version": __version__,
     }
+    if configuration_url:
+        block["configuration_url"] = configuration_url
+    return block
 
 
 def origin_block() -> dict[str, Any]:
@@ -93,10 +97,10 @@ def fresh(stale_after: float) -> str:
 
 def discovery_messages(
     prefix: str, device_id: str, device_name: str, topics: Topics, *, heartbeat: float = 60.0,
-    stale_after: float = 120.0,
+    stale_after: float = 120.0, configuration_url: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """(config topic, payload) for every entity and device trigger, in a stable order."""
-    device = device_block(device_id, device_name)
+    device = device_block(device_id, device_name, configuration_url)
     expire = {"expire_after": max(1, math.ceil(EXPIRE_HEARTBEATS * heartbeat))}
     is_fresh = fresh(stale_after)
     origin = origin_block()

@@ -29,6 +29,7 @@ from emotiond.sinks.mqtt.journal import COMMIT_EVERY, SEQ_BLOCK, Journal
 from emotiond.sinks.mqtt.outbox import Outbox, Queued
 from emotiond.sinks.mqtt.translate import Outgoing, Translator, compact
 from emotiond.sinks.mqtt.transport import Transport, base_topic, client_id, read_password
+from emotiond.web import dashboard_url
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,8 @@ class MqttSink:
             return
         for topic, payload in discovery_messages(self.m.discovery_prefix, self.config.device_id,
                                                  self.config.device.name, self.topics, heartbeat=self.m.heartbeat,
-                                                 stale_after=self.m.stale_after):
+                                                 stale_after=self.m.stale_after,
+                                                 configuration_url=dashboard_url(self.config)):
             self._transport.publish(topic, compact(payload), qos=1, retain=True)
         log.info("mqtt: published Home Assistant discovery under %s/", self.m.discovery_prefix)
 

@@ -27,17 +27,19 @@ class Observation:
     valence: float | None
     faces: int
     source: str  # "fused" or "scene"
+    quality_reason: str | None = None  # why the faces cannot be read (too_dark, ...), when none can
+
 
     @classmethod
     def from_event(cls, event: EmotionEvent) -> Observation:
-        faces = event.scene.faces
+        faces, why = event.scene.faces, event.scene.quality_reason
         if event.fused is not None:
             fp = event.fused.prediction
-            return cls(fp.label, fp.confidence, dict(fp.probabilities), event.fused.valence, faces, "fused")
+            return cls(fp.label, fp.confidence, dict(fp.probabilities), event.fused.valence, faces, "fused", why)
         p = event.scene.prediction
         if p is None:
-            return cls(None, 0.0, {}, None, faces, "scene")
-        return cls(p.label, p.confidence, dict(p.probabilities), None, faces, "scene")
+            return cls(None, 0.0, {}, None, faces, "scene", why)
+        return cls(p.label, p.confidence, dict(p.probabilities), None, faces, "scene", why)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,8 @@ class StateTracker:
         """label (the stable one), confidence in that label, probabilities, valence, faces, source."""
         obs, label = self.current, self.shown
         if obs is None:
-            return {"label": None, "confidence": 0.0, "probabilities": {}, "valence": None, "faces": 0, "source": None}
+            return {"label": None, "confidence": 0.0, "probabilities": {}, "valence": None, "faces": 0, "source": None,
+                    "quality_reason": None}
         if label is None:
             confidence = 0.0
         elif label == obs.label:
@@ -143,18 +146,19 @@ class StateTracker:
             "valence": None if obs.valence is None else round(float(obs.valence), 4),
             "faces": obs.faces,
             "source": obs.source,
+            "quality_reason": obs.quality_reason,  # a dashboard can say "too dark to tell"
         }
 
     def _key(self) -> tuple[Any, ...]:
         s = self.snapshot()
-        return (s["label"], s["faces"], s["source"], s["confidence"], s["valence"])
+        return (s["label"], s["faces"], s["source"], s["confidence"], s["valence"], s["quality_reason"])
 
     def _changed(self) -> bool:
         if self._forced or self._published is None:
             return True
-        label, faces, source, conf, valence = self._key()
-        p_label, p_faces, p_source, p_conf, p_valence = self._published
-        if (label, faces, source) != (p_label, p_faces, p_source):
+        label, faces, source, conf, valence, why = self._key()
+        p_label, p_faces, p_source, p_conf, p_valence, p_why = self._published
+        if (label, faces, source, why) != (p_label, p_faces, p_source, p_why):
             return True
         if abs(conf - p_conf) >= SIGNIFICANT_CONFIDENCE:
             return True
