@@ -34,9 +34,11 @@ def test_fused_points_carry_valence_and_arousal_and_state_is_the_mqtt_document()
     state.handle(emotion(1000, faces=2, fused=True), now=0)
     (point,) = state.recent(False)["points"]
     assert point == {"t": 1000, "label": "happy", "faces": 2, "valence": 0.7, "arousal": 0.2}
-    doc = state.state(privacy=True, dropped_events=3, now=0)
+    doc = state.state(privacy=False, dropped_events=3, now=0)
     assert (doc["label"], doc["faces"], doc["source"], doc["valence"]) == ("happy", 2, "fused", 0.7)
-    assert (doc["privacy"], doc["dropped_events"], doc["audio_age"]) == (True, 3, None)
+    assert (doc["privacy"], doc["dropped_events"], doc["audio_age"]) == (False, 3, None)
+    private = state.state(privacy=True, dropped_events=3, now=0)  # as on MQTT: nothing about the room
+    assert private["privacy"] is True and not {"label", "faces", "probabilities", "valence"} & set(private)
 
 
 def test_voice_summary_says_whether_it_is_validated() -> None:
