@@ -152,3 +152,15 @@ def test_resample_keeps_a_tone(sr_in, sr_out):
 def test_resample_removes_what_the_new_rate_cannot_hold():
     y = resample(tone(7000, 1.0, 16000), 16000, 8000)  # above the 4 kHz Nyquist of the target
     assert np.sqrt(np.mean(y[100:-100] ** 2)) < 1e-3  # would alias to 1 kHz at 0.35 rms without the low-pass
+
+
+def test_numpy_dct_and_window_match_scipy() -> None:
+    """The daemon keeps these two in numpy (scipy costs RSS, see their docstrings); scipy is the reference."""
+    from emotiond.perception.audio_features import dct_ortho, hann_periodic
+    from scipy.fft import dct
+    from scipy.signal import get_window
+
+    x = np.random.default_rng(3).normal(size=(128, 50))
+    assert np.abs(dct_ortho(x, 40) - dct(x, type=2, norm="ortho", axis=0)[:40]).max() < 1e-12
+    for n in (400, 512, 2048):
+        assert np.abs(hann_periodic(n) - get_window("hann", n, fftbins=True)).max() < 1e-12
