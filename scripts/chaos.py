@@ -80,6 +80,9 @@ class Daemon:
     def __init__(self, config: Path, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMOTIOND_")}
         env["PYTHONUNBUFFERED"] = "1"
+        # its own state (privacy mode, which the suite toggles): never this machine's real one
+        env.pop("STATE_DIRECTORY", None)
+        env["XDG_STATE_HOME"] = str(config.parent / "state")
         self.log_path = log
         self._log = log.open("ab")
         self.start_offset = log.stat().st_size

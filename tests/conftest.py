@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -12,6 +16,12 @@ from emotiond.config import Config, load_config
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 SAMPLES = ROOT / "samples"
+
+# Every daemon the tests start (in process or as a subprocess) keeps its state (privacy mode, the MQTT
+# journal) in a throwaway folder, never in the state of the person running the tests.
+os.environ.pop("STATE_DIRECTORY", None)
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="emotiond-test-state-")
+atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 
 
 @pytest.fixture(scope="session")
