@@ -1,6 +1,6 @@
 """What a daemon component may use: the narrow ``ComponentContext`` instead of the whole ``Daemon``.
 
-Components (MQTT, audio capture, display, debug view, watchdog) are started with a context. It lets
+Components (MQTT, audio capture, display, web dashboard, watchdog) are started with a context. It lets
 them emit events, register and run commands, read and set privacy, read the newest frame, the
 tracked faces and health, and see the status of other outputs (``LinkStatus``) without knowing
 their classes. The daemon implements it; tests can hand in a small fake with the same methods.

@@ -2,7 +2,7 @@
 
 Three threads with one job each: the capture thread keeps only the newest frame; the main loop runs
 perception; the dispatcher delivers events to stages and sinks in order, so sinks and fusion never
-need locks. Components (MQTT, audio capture, display, debug view, watchdog) get the daemon's
+need locks. Components (MQTT, audio capture, display, web dashboard, watchdog) get the daemon's
 ``context`` (a ``ComponentContext``), never the daemon itself; they hand work in through its
 ``emit`` and ``command``.
 """
@@ -25,7 +25,6 @@ from emotiond.context import (
     CommandHandler,
     Component,
     DaemonContext,
-    FrameListener,
     Health,
     TrackBox,
 )
@@ -73,10 +72,6 @@ class Daemon:
             self.context.attach_privacy_store(PrivacyStore(self.config.device.state_path))
 
     # --- wiring -----------------------------------------------------------------------------
-    @property
-    def frame_listeners(self) -> list[FrameListener]:
-        return self.context.frame_listeners
-
     @property
     def privacy(self) -> bool:
         return self.context.privacy

@@ -1,10 +1,12 @@
 """The web dashboard: one self-contained page, an MJPEG picture, Server-Sent Events and the state JSON.
 
-``backend.WebBackend`` is all it needs from the daemon; ``backend.DaemonBackend`` adapts today's
-Daemon to it. ``server.WebView`` is the component ``cli`` starts when ``[web] enabled = true``.
+``backend.WebBackend`` is all it needs from the daemon; ``backend.ContextBackend`` adapts the
+component context to it. ``server.WebView`` is the component ``cli`` starts when ``[web] enabled = true``.
 """
 
 from __future__ import annotations
+
+import socket
 
 from emotiond.config import Config
 
@@ -20,8 +22,6 @@ def dashboard_url(config: Config, port: int | None = None) -> str | None:
         return None
     host = w.host
     if host in ("0.0.0.0", "::", ""):
-        import socket
-
         host = socket.getfqdn() or socket.gethostname()
     if ":" in host:
         host = f"[{host}]"

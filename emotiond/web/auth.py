@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from emotiond.config import ConfigError, WebConfig
+from emotiond.secrets_file import read_secret
 
 USER = "emotiond"
 REALM = "emotiond"
@@ -17,22 +16,8 @@ REALM = "emotiond"
 
 def read_password(w: WebConfig, environ: Mapping[str, str] | None = None) -> str | None:
     """The dashboard password (as for MQTT: ``password_env`` or ``password_file``), None when unset."""
-    env = os.environ if environ is None else environ
-    if w.password_env:
-        value = env.get(w.password_env)
-        if value is None:
-            raise ConfigError(f"web.password_env: environment variable {w.password_env} is not set")
-    elif w.password_file:
-        path = Path(w.password_file)
-        if not path.is_absolute() and env.get("CREDENTIALS_DIRECTORY"):
-            path = Path(env["CREDENTIALS_DIRECTORY"]) / path
-        try:
-            value = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"web.password_file: cannot read {path}: {exc.strerror or exc}") from None
-    else:
-        return None
-    if not value:
+    value = read_secret("web", w.password_env, w.password_file, environ)
+    if value == "":
         raise ConfigError("web: the password is empty")
     return value
 

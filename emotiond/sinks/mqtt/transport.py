@@ -8,7 +8,6 @@ update memory and never call back into the client.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from emotiond.config import Config, ConfigError, MqttConfig
+from emotiond.secrets_file import read_secret
 from emotiond.sinks.mqtt.discovery import Topics
 
 log = logging.getLogger(__name__)
@@ -31,20 +31,7 @@ def client_id(config: Config) -> str:
 
 def read_password(m: MqttConfig, environ: dict[str, str] | None = None) -> str | None:
     """The broker password from an environment variable or a file (systemd ``LoadCredential=``)."""
-    env = os.environ if environ is None else environ
-    if m.password_env:
-        if m.password_env not in env:
-            raise ConfigError(f"mqtt.password_env: environment variable {m.password_env} is not set")
-        return env[m.password_env]
-    if m.password_file:
-        path = Path(m.password_file)
-        if not path.is_absolute() and env.get("CREDENTIALS_DIRECTORY"):
-            path = Path(env["CREDENTIALS_DIRECTORY"]) / path
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {path}: {exc.strerror or exc}") from None
-    return None
+    return read_secret("mqtt", m.password_env, m.password_file, environ)
 
 
 class Link(Protocol):
