@@ -43,10 +43,11 @@ class Health:
     dispatcher_alive: bool = False
     camera_error: str = ""
     dead_workers: tuple[str, ...] = ()  # registered worker threads that are no longer running
+    privacy: bool = False  # the camera is closed on purpose: its state says nothing about health
 
     def healthy(self, max_frame_age: float) -> bool:
-        return (self.camera_ok and self.dispatcher_alive and not self.dead_workers
-                and self.last_frame_age <= max_frame_age)
+        camera = self.privacy or (self.camera_ok and self.last_frame_age <= max_frame_age)
+        return camera and self.dispatcher_alive and not self.dead_workers
 
 
 @dataclass(frozen=True)

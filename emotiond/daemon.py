@@ -112,6 +112,7 @@ class Daemon:
     def health(self) -> Health:
         h = self._health
         h.dispatcher_alive = self._dispatcher.is_alive()
+        h.privacy = self.privacy
         # A worker that ends during shutdown is not a fault; before that, any dead worker is.
         h.dead_workers = () if self._stop.is_set() else self.context.dead_workers()
         h.last_frame_age = time.monotonic() - self._last_frame_mono if self._last_frame_mono else float("inf")

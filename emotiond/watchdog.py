@@ -1,4 +1,5 @@
-"""Tell systemd how the daemon is doing: READY once frames flow, WATCHDOG while healthy, STATUS, STOPPING.
+"""Tell systemd how the daemon is doing: READY once frames flow (or privacy mode holds the camera
+closed), WATCHDOG while healthy, STATUS, STOPPING.
 
 Pings come from the daemon's main loop (a loop hook) and only while ``Health.healthy``
 holds, so a hung main loop, a stalled camera, a dead dispatcher or any dead worker thread that a
@@ -83,7 +84,10 @@ class SystemdWatchdog:
         now = self.clock()
         text = describe(health, ctx.privacy, self.max_frame_age)
         if not self.ready:
-            if health.frames > 0:
+            # Restored into privacy mode, the camera stays closed and no frame comes: that is a
+            # started daemon all the same, or systemd would kill it at TimeoutStartSec, restart it
+            # into privacy mode again, and loop.
+            if health.frames > 0 or health.privacy:
                 self.ready = True
                 self.notifier.ready(text)
                 self._note_status(text, now)

@@ -197,11 +197,23 @@ class Events:
             out.append(int(body["seq"]))
         return out
 
-    def reused(self) -> int:
-        bodies: dict[int, set[bytes]] = {}
+    def reused_bodies(self) -> dict[int, set[bytes]]:
+        """Each seq that arrived as two different events, with those contents. A copy sent again after a
+        crash (at least once) is the same event: only ``age``, the hand-over delay, may differ."""
+        bodies: dict[int, dict[str, bytes]] = {}
         for p in self.rec.on(f"{BASE}/events"):
-            bodies.setdefault(int(json.loads(p)["seq"]), set()).add(p)
-        return sum(1 for v in bodies.values() if len(v) > 1)
+            body = json.loads(p)
+            body.pop("age", None)
+            bodies.setdefault(int(body["seq"]), {})[json.dumps(body, sort_keys=True)] = p
+        return {k: set(v.values()) for k, v in bodies.items() if len(v) > 1}
+
+    def resent(self) -> int:
+        """Seqs that arrived more than once (the same event again)."""
+        got = self.seqs()
+        return len(got) - len(set(got))
+
+    def reused(self) -> int:
+        return len(self.reused_bodies())
 
 
 def stats(events: Events, queued: list[int]) -> tuple[int, int, int, int, bool]:
@@ -290,8 +302,13 @@ def daemon_kill(tmp: Path, broker_up: bool) -> None:
     ages = [kill_at - t for t, s in first.seqs() if s in lost]
     age = f", newest lost numbered {max(ages) * 1000:.0f} ms before the kill" if ages else ""
     label = "daemon SIGKILL, broker " + ("up" if broker_up else "down")
+    twice = ev.reused_bodies()
+    seen = ""
+    if twice:  # say what came twice, so a failure can be read without re-running it
+        seq, bodies = sorted(twice.items())[0]
+        seen = f" (seq {seq} as: " + " | ".join(b.decode(errors="replace")[:200] for b in sorted(bodies)) + ")"
     line(label, f"run 1 numbered {len(q1)}, lost {len(lost)}{age}; run 2 starts at seq {s2} "
-         f"(run 1 max {max(q1) if q1 else None}); reused seq {reused}; exit {code}",
+         f"(run 1 max {max(q1) if q1 else None}); reused seq {reused}{seen}; sent again {ev.resent()}; exit {code}",
          reused == 0 and code == 0 and (not ages or max(ages) <= 0.5))
     rec.close()
     b.stop()

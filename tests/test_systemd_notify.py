@@ -229,3 +229,40 @@ def test_no_watchdog_pings_when_systemd_did_not_ask_for_them(listener: Listener,
         thread.join(15)
     lines = listener.wait_for(lambda ls: "STOPPING=1" in ls, timeout=5)
     assert "WATCHDOG=1" not in lines
+
+
+def test_a_daemon_that_starts_in_privacy_mode_is_ready_and_pinged(listener: Listener, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Privacy mode restored at boot keeps the camera closed: no frame ever comes, yet systemd must hear
+    READY and pings, or it kills the service at TimeoutStartSec and restarts it into privacy again."""
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    source = GatedSource()  # would block forever: no frame until the gate opens
+    daemon = _daemon(source)
+    daemon.set_privacy(True)
+    thread = _start(daemon, SystemdWatchdog.from_environment(max_frame_age=1.0, status_interval=1.0))
+    try:
+        got = listener.wait_for(lambda ls: ls.count("WATCHDOG=1") >= 3)
+        assert got.count("READY=1") == 1 and got.index("READY=1") < got.index("WATCHDOG=1")
+        assert any(line.startswith("STATUS=") and "privacy mode" in line for line in got)
+        assert source.reads == 0 and daemon.health().frames == 0
+        time.sleep(1.5)  # longer than max_frame_age: still healthy while paused on purpose
+        assert daemon.health().healthy(1.0)
+
+        daemon.set_privacy(False)  # the camera opens but gives nothing: after max_frame_age, pings stop
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (daemon.health().camera_ok and daemon.health().last_frame_age > 1.0):
+            time.sleep(0.05)
+        assert not daemon.health().healthy(1.0)
+        time.sleep(0.2)  # a tick that was already past its health check may still ping once
+        t_stalled = time.monotonic()
+        time.sleep(1.0)
+        assert "WATCHDOG=1" not in listener.lines(since=t_stalled)
+
+        source.gate.set()  # frames flow: pings resume, READY is not sent twice
+        t_back = time.monotonic()
+        listener.wait_for(lambda ls: "WATCHDOG=1" in ls, since=t_back)
+        assert listener.lines().count("READY=1") == 1
+    finally:
+        daemon.request_stop()
+        thread.join(15)
+    assert not thread.is_alive()
