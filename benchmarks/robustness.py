@@ -180,7 +180,7 @@ def faces_of(pipeline: FacePipeline, frame: np.ndarray) -> list[Face]:
     return out
 
 
-def run(config: Config, only: str | None = None, steps: tuple[str, ...] | None = None) -> dict[str, Any]:
+def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, ...] | None = None) -> dict[str, Any]:
     astronaut = cv2.imread(str(ROOT / "samples" / "astronaut.jpg"), cv2.IMREAD_COLOR)
     if astronaut is None:
         raise SystemExit("samples/astronaut.jpg not found")
@@ -194,7 +194,7 @@ def run(config: Config, only: str | None = None, steps: tuple[str, ...] | None =
     results: dict[str, Any] = {}
     clean_faces = []
     for subject, frame in clean_frames(astronaut):
-        if only and subject != only:
+        if only and subject not in ([only] if isinstance(only, str) else only):
             continue
         faces = faces_of(pipeline_for(), frame)
         clean_faces.append((frame, max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None))
@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "config.toml")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--subject", choices=("astronaut", "cameraman", "lfw"), help="only this portrait's frames")
+    ap.add_argument("--subject", action="append", choices=("astronaut", "cameraman", "lfw"),
+                    help="only these subjects' frames (repeatable; default: all)")
     ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
     ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
     args = ap.parse_args(argv)
@@ -259,10 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     clean = results.pop("clean")
     print(f"clean: {clean['face_found']}/{clean['frames']} frames with a face; labels {clean['labels']}")
     print("agreement = same label as the clean image (NOT accuracy: no labelled face data here)")
-    print(f"{'perturbation':30s} {'found':>6s} {'agree':>6s} {'agree*':>7s} {'agree+':>7s} {'flagged':>8s} {'conf shift':>10s}  reasons")
+    print(f"{'perturbation':30s} {'found':>6s} {'agree':>6s} {'agree*':>7s} {'agree+':>7s} {'flagged':>8s} "
+          f"{'conf shift':>10s}  reasons")
     for name, r in results.items():
         fmt = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"{name:30s} {fmt(r['face_found']):>6s} {fmt(r['agreement']):>6s} {fmt(r['agreement_unflagged']):>7s} {fmt(r['agreement_confident']):>7s} "
+        print(f"{name:30s} {fmt(r['face_found']):>6s} {fmt(r['agreement']):>6s} "
+              f"{fmt(r['agreement_unflagged']):>7s} {fmt(r['agreement_confident']):>7s} "
               f"{fmt(r['quality_flagged']):>8s} {fmt(r['confidence_shift']):>10s}  {r['flag_reasons']}")
     print("agree = all found faces (a face flagged `uncertain` by quality counts as disagreeing);"
           " agree* = faces quality did not flag; agree+ = faces whose clean label is an emotion, not uncertain")

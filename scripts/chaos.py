@@ -8,7 +8,8 @@ What is counted, and how:
 - *received*: a subscriber with a persistent session on the ``events`` topic (the broker keeps its
   queue across broker kills with ``autosave_on_changes``).
 - *gaps*: seqs queued but never received; *dups*: a seq received more than once; *reused*: a seq
-  received with two different bodies, or numbered by a run at or below one an earlier run used;
+  received as two different events (``age``, the hand-over delay, aside), or numbered by a run at
+  or below one an earlier run used;
   *order*: first arrivals in increasing seq order.
 - *lost*: gaps among the queued ones; for a daemon SIGKILL also how long before the kill the newest
   lost one was numbered (the documented window is 200 ms plus the time to write it).

@@ -118,6 +118,29 @@ def test_shipped_manifest_asks_for_alignment_and_stretch_and_a_dim_crop_is_stret
     assert np.array_equal(clf.crop(frame, box), plain.crop(frame, box))  # a well-exposed crop is left alone
 
 
+def test_a_dim_noisy_crop_is_smoothed_before_the_stretch_and_keeps_its_clean_label(astronaut, default_config) -> None:
+    """Stretching a dark crop amplifies the sensor's grain with the face; it is smoothed first."""
+    from emotiond.perception import expression
+
+    frame = portrait_frame(astronaut)
+    rng = np.random.default_rng(3)
+    dark = frame.astype(np.float32) * 0.25
+    noisy = np.clip(dark + rng.normal(0.0, 1.0, dark.shape) * np.sqrt(dark * 0.5 + 9.0), 0, 255).astype(np.uint8)
+    grey = cv2.cvtColor(noisy[110:210, 120:220], cv2.COLOR_BGR2GRAY)
+    lo, hi = np.percentile(grey, (1.0, 99.0))
+    raw = cv2.convertScaleAbs(grey, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+    smoothed = expression._stretch(grey)
+
+    def grain(img: np.ndarray) -> float:  # high-frequency energy: pixel minus its 3x3 mean
+        f = img.astype(np.float32)
+        return float(np.abs(f - cv2.blur(f, (3, 3))).mean())
+
+    assert grain(smoothed) < 0.8 * grain(raw)
+    assert int(np.ptp(smoothed)) > 180  # still stretched to (nearly) the full range
+    clean = emotion_faces(FacePipeline.from_config(default_config), frame)[0]["label"]
+    assert emotion_faces(FacePipeline.from_config(default_config), noisy)[0]["label"] == clean
+
+
 def test_unknown_preprocessing_step_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ModelError, match="unknown preprocessing step"):
         ExpressionClassifier.from_manifest(manifest_with_steps(tmp_path, ["sharpen"]), "auto")

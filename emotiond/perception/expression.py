@@ -9,7 +9,9 @@ model's manifest so another model can be dropped in without code changes. Steps 
 - ``equalize_hist``: plain histogram equalisation of the crop;
 - ``stretch``: linear contrast stretch of a flat crop (its 1st..99th percentile to 0..255, only
   when that range is under 160 grey levels, so a well-exposed face is left as it is): undoes a dim
-  exposure without reshaping local contrast the way equalisation does.
+  exposure without reshaping local contrast the way equalisation does. A crop stretched by more
+  than 1.5x is first smoothed in proportion to the gain (sigma up to 0.8 px at 4x), since the
+  stretch amplifies sensor noise too.
 
 The shipped manifest asks for ``align_roll`` then ``stretch``: on benchmarks/robustness.py, CLAHE
 and plain equalisation changed the clean labels of the harder (low-confidence) portrait and lowered
@@ -34,11 +36,22 @@ _CLAHE_CLIP, _CLAHE_TILES = 2.0, (4, 4)
 _STRETCH_BELOW = 160.0  # grey levels: crops with a narrower 1..99 % range are stretched (120-200 measured alike)
 
 
+_SMOOTH_FROM_GAIN, _SMOOTH_SIGMA_MAX, _SMOOTH_GAIN_MAX = 1.5, 0.8, 4.0
+
+
 def _stretch(grey: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(grey, (1.0, 99.0))
     if hi - lo < 1.0 or hi - lo >= _STRETCH_BELOW:
         return grey
-    return cv2.convertScaleAbs(grey, alpha=255.0 / (hi - lo), beta=-lo * 255.0 / (hi - lo))
+    gain = 255.0 / (hi - lo)
+    if gain > _SMOOTH_FROM_GAIN:
+        # The gain amplifies a dim sensor's noise as much as the face, and the model reads that
+        # grain as a frown (dark noisy faces drifted to "angry"): smooth in proportion to the gain
+        # first. robustness.py, dim + noise: agreement 0.893 -> 1.000 on the two portraits, 0.761 ->
+        # 0.836 on all 129 faces with a confident clean label; a well-exposed crop is never touched.
+        sigma = _SMOOTH_SIGMA_MAX * min(gain, _SMOOTH_GAIN_MAX) / _SMOOTH_GAIN_MAX
+        grey = cv2.GaussianBlur(grey, (0, 0), sigma)
+    return cv2.convertScaleAbs(grey, alpha=gain, beta=-lo * gain)
 
 
 class ExpressionClassifier:
