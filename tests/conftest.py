@@ -24,6 +24,13 @@ os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="emotiond-test-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 
 
+@pytest.fixture(autouse=True)
+def _own_state_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's daemons get a state folder of their own: privacy mode left on by one test (a
+    SIGKILL mid-toggle) must not be restored into the next test's daemon."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

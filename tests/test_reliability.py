@@ -268,7 +268,17 @@ def test_sigkill_mid_stream_reuses_no_seq_and_loses_nothing_committed(tmp_path: 
         second = Emotiond(cfg, tmp_path / "d.log")
         runs.append(second)
         second.wait_log("mqtt: connected")
-        rec.client.publish(f"{BASE}/cmd/privacy", b'{"enabled": false}', qos=1)
+        # Run 1 may have died with privacy on, and run 2 restores it; a command sent before run 2 has
+        # subscribed is lost (commands are not retained), so send it until privacy is off.
+        def privacy_off() -> bool:
+            text = second.text()
+            return "privacy mode on (restored" not in text or "privacy mode off" in text
+
+        deadline = time.monotonic() + 20
+        while not privacy_off() and time.monotonic() < deadline:
+            rec.client.publish(f"{BASE}/cmd/privacy", b'{"enabled": false}', qos=1)
+            time.sleep(0.5)
+        assert privacy_off(), "run 2 did not leave privacy mode"
         wait_until(lambda: second.numbered(), 30, what="run 2 numbering an event")
         assert min(second.numbered()) > max(q1)  # never a seq run 1 may have used
         wait_until(lambda: set(second.numbered()) <= set(_bodies(rec)), 20, what="run 2's first events")
