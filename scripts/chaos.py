@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from emotiond.sinks.mqtt.journal import Journal  # noqa: E402
 from emotiond.sinks.mqtt.translate import Outgoing  # noqa: E402
 
-from mosquitto import Broker, Recorder, wait_until  # noqa: E402
+from mosquitto import Broker, Recorder, event_identity, wait_until  # noqa: E402
 
 VIDEO = ROOT / "samples" / "demo.mp4"
 WAV = ROOT / "samples" / "speech.wav"
@@ -203,9 +203,7 @@ class Events:
         crash (at least once) is the same event: only ``age``, the hand-over delay, may differ."""
         bodies: dict[int, dict[str, bytes]] = {}
         for p in self.rec.on(f"{BASE}/events"):
-            body = json.loads(p)
-            body.pop("age", None)
-            bodies.setdefault(int(body["seq"]), {})[json.dumps(body, sort_keys=True)] = p
+            bodies.setdefault(int(json.loads(p)["seq"]), {})[event_identity(p)] = p
         return {k: set(v.values()) for k, v in bodies.items() if len(v) > 1}
 
     def resent(self) -> int:

@@ -29,7 +29,7 @@ from emotiond.sinks.mqtt.translate import Outgoing
 from emotiond.systemd_notify import Notifier
 from emotiond.watchdog import SystemdWatchdog, describe
 
-from mosquitto import Broker, Recorder, wait_until
+from mosquitto import Broker, Recorder, event_identity, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = ROOT / "samples" / "demo.mp4"
@@ -226,9 +226,7 @@ def _bodies(rec: Recorder) -> dict[int, set[str]]:
     may differ, so it is left out of the comparison."""
     out: dict[int, set[str]] = {}
     for p in rec.on(EVENTS):
-        body = json.loads(p)
-        body.pop("age", None)
-        out.setdefault(int(body["seq"]), set()).add(json.dumps(body, sort_keys=True))
+        out.setdefault(int(json.loads(p)["seq"]), set()).add(event_identity(p))
     return out
 
 
