@@ -137,7 +137,14 @@ class ExpressionConfig:
     uncertain_below: float = field(default=0.4, metadata=_range(0.0, 1.0))
     face_margin: float = field(default=0.1, metadata=_range(0.0, 1.0))
     mirror_average: bool = True  # classify the crop and its mirror image, average the probabilities
+    # crops of these sizes (x the face box) are classified and averaged: one crop's reading flips on
+    # a few pixels of box jitter, the mean of three does not (benchmarks/RESULTS.md, session 4)
+    crop_scales: tuple[float, ...] = field(default=(1.0, 0.88, 1.12), metadata=_range(0.5, 2.0))
     min_quality: float = field(default=0.3, metadata=_range(0.0, 1.0))  # below: label "uncertain" + reason
+
+    def validate(self) -> None:
+        if not 1 <= len(self.crop_scales) <= 5:
+            raise ValueError(f"crop_scales: give 1 to 5 sizes, got {len(self.crop_scales)}")
 
 
 @dataclass(frozen=True)

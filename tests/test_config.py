@@ -103,3 +103,13 @@ def test_cli_exits_78_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_cli_check_config_ok(repo_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-c", str(repo_root / "config.toml"), "check-config"]) == 0
     assert ": ok" in capsys.readouterr().out
+
+
+def test_crop_scales_are_checked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "[expression]\ncrop_scales = [1.0]\n"), environ={}).expression.crop_scales == (1.0,)
+    with pytest.raises(ConfigError, match="crop_scales: give 1 to 5 sizes"):
+        load_config(write(tmp_path, "[expression]\ncrop_scales = []\n"), environ={})
+    with pytest.raises(ConfigError, match="expression.crop_scales"):
+        load_config(write(tmp_path, "[expression]\ncrop_scales = [1.0, 3.0]\n"), environ={})
+    with pytest.raises(ConfigError, match="expression.crop_scales"):
+        load_config(write(tmp_path, "[expression]\ncrop_scales = 1.0\n"), environ={})

@@ -162,6 +162,55 @@ def test_mirror_averaging_is_the_mean_of_crop_and_mirror(astronaut) -> None:
     assert np.allclose(both.classify_crop(crop), both.classify_crop(np.ascontiguousarray(crop[:, ::-1])), atol=1e-6)
 
 
+def test_crop_scales_average_the_readings_of_each_crop_size(astronaut) -> None:
+    model = TFLiteModel(Manifest.load(MODELS / "expression.json"))
+    single = ExpressionClassifier(model, mirror_average=True)
+    several = ExpressionClassifier(model, mirror_average=True, crop_scales=(1.0, 0.88, 1.12))
+    # blurred, so the reading is not a near-certain "happy" that every crop agrees on
+    frame, box = cv2.GaussianBlur(portrait_frame(astronaut), (0, 0), 2.0), (120, 110, 100, 100)
+    expected = np.mean([single.classify(frame, b) for b in ((120, 110, 100, 100), (126, 116, 88, 88), (114, 104, 112, 112))], 0)
+    assert np.allclose(several.classify(frame, box), expected, atol=1e-6)
+    assert not np.allclose(several.classify(frame, box), single.classify(frame, box), atol=1e-3)
+    with pytest.raises(ValueError, match="crop_scales"):
+        ExpressionClassifier(model, crop_scales=())
+
+
+def test_averaging_crop_sizes_steadies_the_reading_when_the_box_moves_a_few_pixels() -> None:
+    """What the detector's box does between a clean and a blurred, noisy or mirrored view of one face;
+    on a face the model reads hesitantly (the cameraman, top probability ~0.35), where it matters."""
+    data = pytest.importorskip("skimage.data")  # a dev dependency, as for benchmarks/robustness.py
+    model = TFLiteModel(Manifest.load(MODELS / "expression.json"))
+    frame = cv2.cvtColor(data.camera(), cv2.COLOR_GRAY2BGR)
+    x, y, side = 190, 50, 130
+    jitters = [(dx, dy, dw) for dx in (-5, 0, 5) for dy in (-5, 0, 5) for dw in (-8, 0, 8)]
+
+    def spread(classifier: ExpressionClassifier) -> float:
+        centre = classifier.classify(frame, (x, y, side, side))
+        moved = [classifier.classify(frame, (x + dx, y + dy, side + dw, side + dw)) for dx, dy, dw in jitters]
+        return float(np.mean([0.5 * np.abs(p - centre).sum() for p in moved]))
+
+    single = spread(ExpressionClassifier(model, mirror_average=True))
+    several = spread(ExpressionClassifier(model, mirror_average=True, crop_scales=(1.0, 0.88, 1.12)))
+    assert several < 0.75 * single, (single, several)
+
+
+def test_a_tracked_face_reads_every_crop_size_first_then_one_in_turn(default_config, astronaut) -> None:
+    pipeline = FacePipeline.from_config(default_config)
+    asked: list[tuple[float, ...] | None] = []
+    classify = pipeline.classifier.classify
+
+    def spy(frame, box, roll=None, scales=None):  # type: ignore[no-untyped-def]
+        asked.append(scales)
+        return classify(frame, box, roll, scales)
+
+    pipeline.classifier.classify = spy  # type: ignore[method-assign]
+    frame = portrait_frame(astronaut)
+    for n in range(4 * default_config.expression.every):
+        pipeline.process(frame, n / 30.0)
+    sizes = default_config.expression.crop_scales
+    assert asked == [sizes, (sizes[0],), (sizes[1],), (sizes[2],)]
+
+
 # --- quality ----------------------------------------------------------------------------------
 
 def test_quality_flags_dark_blurred_small_and_rolled_faces(astronaut) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 MIN_ROLL_DEG = 2.0  # below this the plain crop is used: rotating would only resample the pixels
 
 
-def square_crop(image: np.ndarray, box: tuple[int, int, int, int], margin: float, size: tuple[int, int],
+def square_crop(image: np.ndarray, box: tuple[float, float, float, float], margin: float, size: tuple[int, int],
                 roll_deg: float | None = None) -> np.ndarray:
     """The square around the box centre (side = max(w, h) * (1 + 2 * margin)), resized to ``size``
     (width, height), rotated by ``roll_deg`` so the eyes are level."""

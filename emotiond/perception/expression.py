@@ -17,8 +17,12 @@ The shipped manifest asks for ``align_roll`` then ``stretch``: on benchmarks/rob
 and plain equalisation changed the clean labels of the harder (low-confidence) portrait and lowered
 agreement under every perturbation; the conditional stretch kept them (see benchmarks/RESULTS.md).
 
-Mirror averaging (classify the crop and its mirror image, average the probabilities) is a run-time
-choice, not the model's, so it is a constructor argument (``expression.mirror_average``).
+Mirror averaging (classify the crop and its mirror image, average the probabilities) and crop-size
+averaging (classify crops of several sizes around the face box and average) are run-time choices,
+not the model's, so they are constructor arguments (``expression.mirror_average``,
+``expression.crop_scales``). Both exist because this small model's reading of a low-confidence face
+flips on a few pixels of crop difference (the detector's box moves that much between a clean and a
+blurred, noisy, rolled or mirrored view of the same face); an average over nearby crops does not.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ def _stretch(grey: np.ndarray) -> np.ndarray:
 
 
 class ExpressionClassifier:
-    def __init__(self, model: TFLiteModel, face_margin: float | None = None, mirror_average: bool = False) -> None:
+    def __init__(self, model: TFLiteModel, face_margin: float | None = None, mirror_average: bool = False,
+                 crop_scales: tuple[float, ...] = (1.0,)) -> None:
         self.model = model
         m = model.manifest
         if not m.labels:
@@ -71,14 +76,18 @@ class ExpressionClassifier:
             raise ModelError(f"{m.path}: unknown preprocessing step(s) {unknown} (known: {', '.join(STEPS)})")
         self.align = "align_roll" in self.steps
         self.mirror_average = mirror_average
+        if not crop_scales or any(not 0.1 <= c <= 10.0 for c in crop_scales):
+            raise ValueError(f"crop_scales must be 1 or more sizes in 0.1..10, got {crop_scales!r}")
+        self.crop_scales = tuple(float(c) for c in crop_scales)
         self._clahe = cv2.createCLAHE(clipLimit=_CLAHE_CLIP, tileGridSize=_CLAHE_TILES)
 
     @classmethod
     def from_manifest(cls, path: Path, backend: str = "auto", num_threads: int = 1,
-                      face_margin: float | None = None, mirror_average: bool = False) -> ExpressionClassifier:
-        return cls(TFLiteModel(Manifest.load(path), backend, num_threads), face_margin, mirror_average)
+                      face_margin: float | None = None, mirror_average: bool = False,
+                      crop_scales: tuple[float, ...] = (1.0,)) -> ExpressionClassifier:
+        return cls(TFLiteModel(Manifest.load(path), backend, num_threads), face_margin, mirror_average, crop_scales)
 
-    def crop(self, frame: np.ndarray, box: tuple[int, int, int, int], roll_deg: float | None = None) -> np.ndarray:
+    def crop(self, frame: np.ndarray, box: tuple[float, float, float, float], roll_deg: float | None = None) -> np.ndarray:
         """The face region grown by the margin, levelled (``align_roll``), resized to the model input,
         with the manifest's pixel steps applied. ``frame`` is BGR, or already grey (2-D) for a grey
         model, so the pipeline converts each frame once for every stage."""
@@ -120,5 +129,18 @@ class ExpressionClassifier:
             probs = (probs + self._run(np.ascontiguousarray(crop[:, ::-1]))) / 2.0
         return probs
 
-    def classify(self, frame: np.ndarray, box: tuple[int, int, int, int], roll_deg: float | None = None) -> np.ndarray:
-        return self.classify_crop(self.crop(frame, box, roll_deg))
+    def classify(self, frame: np.ndarray, box: tuple[float, float, float, float], roll_deg: float | None = None,
+                 scales: tuple[float, ...] | None = None) -> np.ndarray:
+        """The mean probabilities over the crops of every size in ``scales`` (default: all of
+        ``crop_scales``; each crop mirror-averaged when that is on), all around the box centre."""
+        sizes = self.crop_scales if scales is None else scales
+        if sizes == (1.0,):
+            return self.classify_crop(self.crop(frame, box, roll_deg))
+        return np.mean([self.classify_crop(self.crop(frame, scaled_box(box, s), roll_deg)) for s in sizes], axis=0)
+
+
+def scaled_box(box: tuple[float, float, float, float], scale: float) -> tuple[float, float, float, float]:
+    """The box grown (scale > 1) or shrunk about its centre; float, since a crop is cut from it with
+    sub-pixel resampling and rounding would make the sizes of a small face coincide."""
+    x, y, w, h = box
+    return x + w * (1.0 - scale) / 2.0, y + h * (1.0 - scale) / 2.0, w * scale, h * scale

@@ -33,6 +33,7 @@ def build_face_models(config: Config, *, min_score: float | None = None, max_fac
         num_threads=m.num_threads,
         full_manifest_path=mdir / m.face_detector_full,
     )
+    e = config.expression
     classifier = ExpressionClassifier.from_manifest(mdir / m.expression, m.backend, m.num_threads,
-                                                    config.expression.face_margin, config.expression.mirror_average)
+                                                    e.face_margin, e.mirror_average, e.crop_scales)
     return FaceModels(detector, classifier)

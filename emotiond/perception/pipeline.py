@@ -43,6 +43,7 @@ class _FaceState:
     prediction: Prediction | None = None
     last_classified: int = -(10**9)
     quality: FaceQuality | None = None
+    classified: int = 0  # times this face was classified
 
 
 @dataclass
@@ -155,7 +156,8 @@ class FacePipeline:
             if n - state.last_classified < self.classify_every or track.held:
                 continue
             face_frame = gray if self.classifier.gray else frame_bgr
-            probs = self.classifier.classify(face_frame, track.box, track.roll)
+            probs = self.classifier.classify(face_frame, track.box, track.roll, self._scales_for(state))
+            state.classified += 1
             state.quality = assess(gray, track.box, track.roll)
             ts0 = time.perf_counter()
             state.prediction = self._decide_face(state, probs)
@@ -167,6 +169,15 @@ class FacePipeline:
             events.append(self._emotion_event(n, ts, update.tracks, gray.shape))
         self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth, t0 - tm, detect)
         return events
+
+    def _scales_for(self, state: _FaceState) -> tuple[float, ...]:
+        """Every crop size for a face's first reading (and so for a still); after that one size per
+        reading, in turn: the smoother's mean over the last readings then averages the sizes at the
+        cost of one crop, and a classifying frame with four faces stays within the latency budget."""
+        scales = self.classifier.crop_scales
+        if state.classified == 0 or len(scales) == 1:
+            return scales
+        return (scales[(state.classified - 1) % len(scales)],)
 
     def _readable(self, quality: FaceQuality | None) -> bool:
         return quality is None or quality.score >= self.min_quality
