@@ -76,8 +76,8 @@ class ExpressionClassifier:
             raise ModelError(f"{m.path}: unknown preprocessing step(s) {unknown} (known: {', '.join(STEPS)})")
         self.align = "align_roll" in self.steps
         self.mirror_average = mirror_average
-        if not crop_scales or any(not 0.1 <= c <= 10.0 for c in crop_scales):
-            raise ValueError(f"crop_scales must be 1 or more sizes in 0.1..10, got {crop_scales!r}")
+        if not crop_scales:  # sizes and count are checked with the config (ExpressionConfig)
+            raise ValueError("crop_scales must name at least one size")
         self.crop_scales = tuple(float(c) for c in crop_scales)
         self._clahe = cv2.createCLAHE(clipLimit=_CLAHE_CLIP, tileGridSize=_CLAHE_TILES)
 
@@ -134,8 +134,6 @@ class ExpressionClassifier:
         """The mean probabilities over the crops of every size in ``scales`` (default: all of
         ``crop_scales``; each crop mirror-averaged when that is on), all around the box centre."""
         sizes = self.crop_scales if scales is None else scales
-        if sizes == (1.0,):
-            return self.classify_crop(self.crop(frame, box, roll_deg))
         return np.mean([self.classify_crop(self.crop(frame, scaled_box(box, s), roll_deg)) for s in sizes], axis=0)
 
 
