@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 from emotiond.config import Config, load_config
-from emotiond.events import EmotionEvent
+from emotiond.events import UNCERTAIN, EmotionEvent
 from emotiond.perception.face_detect import iou
 from emotiond.perception.pipeline import FacePipeline
 
@@ -205,7 +205,7 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
     results["clean"] = {"frames": len(clean_faces), "face_found": len(usable), "labels": labels}
     rng = np.random.default_rng(17)
     for name, perturb in PERTURBATIONS.items():
-        found = agree = flagged = agree_unflagged = unflagged = agree_confident = confident = 0
+        found = agree = flagged = agree_unflagged = unflagged = agree_confident = confident = other = 0
         shifts: list[float] = []
         reasons: dict[str, int] = {}
         for frame, clean in usable:
@@ -224,6 +224,7 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
                 unflagged += 1
                 agree_unflagged += match.label == clean.label
             agree += match.label == clean.label
+            other += match.label not in (clean.label, UNCERTAIN)  # a different emotion: the costly outcome
             if clean.label != "uncertain":  # the clean image gave an emotion, not "cannot tell"
                 confident += 1
                 agree_confident += match.label == clean.label
@@ -236,6 +237,7 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
             "agreement_unflagged": round(agree_unflagged / unflagged, 4) if unflagged else None,
             "agreement_confident": round(agree_confident / confident, 4) if confident else None,
             "quality_flagged": round(flagged / found, 4) if found else None,
+            "other_emotion": round(other / found, 4) if found else None,
             "flag_reasons": reasons,
             "confidence_shift": round(float(np.mean(shifts)), 4) if shifts else None,
         }
@@ -250,10 +252,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="only these subjects' frames (repeatable; default: all)")
     ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
     ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
+    ap.add_argument("--read-when-sure", choices=("on", "off"), help="ablation: override expression.read_when_sure")
     args = ap.parse_args(argv)
     config = load_config(args.config, environ={})
     if args.mirror is not None:
         expression = dataclasses.replace(config.expression, mirror_average=args.mirror == "on")
+        config = dataclasses.replace(config, expression=expression)
+    if args.read_when_sure is not None:
+        expression = dataclasses.replace(config.expression, read_when_sure=args.read_when_sure == "on")
         config = dataclasses.replace(config, expression=expression)
     steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
     results = run(config, args.subject, steps)
@@ -261,14 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"clean: {clean['face_found']}/{clean['frames']} frames with a face; labels {clean['labels']}")
     print("agreement = same label as the clean image (NOT accuracy: no labelled face data here)")
     print(f"{'perturbation':30s} {'found':>6s} {'agree':>6s} {'agree*':>7s} {'agree+':>7s} {'flagged':>8s} "
-          f"{'conf shift':>10s}  reasons")
+          f"{'other':>6s} {'conf shift':>10s}  reasons")
     for name, r in results.items():
         fmt = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
         print(f"{name:30s} {fmt(r['face_found']):>6s} {fmt(r['agreement']):>6s} "
               f"{fmt(r['agreement_unflagged']):>7s} {fmt(r['agreement_confident']):>7s} "
-              f"{fmt(r['quality_flagged']):>8s} {fmt(r['confidence_shift']):>10s}  {r['flag_reasons']}")
+              f"{fmt(r['quality_flagged']):>8s} {fmt(r['other_emotion']):>6s} {fmt(r['confidence_shift']):>10s}  "
+              f"{r['flag_reasons']}")
     print("agree = all found faces (a face flagged `uncertain` by quality counts as disagreeing);"
-          " agree* = faces quality did not flag; agree+ = faces whose clean label is an emotion, not uncertain")
+          " agree* = faces quality did not flag; agree+ = faces whose clean label is an emotion, not uncertain;"
+          " other = faces given an emotion other than the clean label (a wrong reading, not a refusal)")
     if args.json:
         results["clean"] = clean
         args.json.write_text(json.dumps(results, indent=2))

@@ -227,6 +227,14 @@ def test_quality_flags_dark_blurred_small_and_rolled_faces(astronaut) -> None:
         assert 0.0 <= q.score < 0.3
 
 
+def fixed_box_pipeline(config, box) -> FacePipeline:
+    """The default face path with the detector pinned to ``box``: a spoiled face may or may not be
+    detected, and these tests are about what is done with it once it is."""
+    pipeline = FacePipeline.from_config(config)
+    pipeline.detector = type("Fixed", (), {"detect": lambda self, _f: [Detection(tuple(box), 0.9)]})()
+    return pipeline
+
+
 @pytest.mark.parametrize("spoil, reason", [
     (lambda f: (f * 0.06).astype(np.uint8), TOO_DARK),
     (lambda f: cv2.GaussianBlur(f, (0, 0), 4), TOO_BLURRY),
@@ -235,9 +243,7 @@ def test_a_poor_face_is_uncertain_with_its_reason_in_the_event(default_config, a
     frame = portrait_frame(astronaut)
     (clean,) = emotion_faces(FacePipeline.from_config(default_config), frame)
     assert clean["label"] == "happy" and clean["quality_reason"] is None and clean["quality"] == 1.0
-    pipeline = FacePipeline.from_config(default_config)
-    # the detector may or may not find a spoiled face: give it the clean box, test the face path
-    pipeline.detector = type("Fixed", (), {"detect": lambda self, _f: [Detection(tuple(clean["box"]), 0.9)]})()
+    pipeline = fixed_box_pipeline(default_config, clean["box"])
     events = [e for e in pipeline.process(spoil(frame), 0.0) if isinstance(e, EmotionEvent)]
     body = json.loads(events[-1].to_json())
     (face,) = body["faces"]
@@ -245,6 +251,42 @@ def test_a_poor_face_is_uncertain_with_its_reason_in_the_event(default_config, a
     for key in ("face_id", "box", "detector_score", "held", "probabilities", "confidence"):
         assert key in face  # existing keys kept
     assert body["scene"]["label"] == "uncertain" and body["scene"]["quality_reason"] == reason
+
+
+def test_the_confidence_a_poor_view_needs_rises_from_uncertain_below_to_never(default_config) -> None:
+    pipeline = FacePipeline.from_config(default_config)
+    e = default_config.expression
+    assert pipeline.needed_confidence(1.0) == pipeline.needed_confidence(e.min_quality) == e.uncertain_below
+    bars = [pipeline.needed_confidence(q) for q in (0.29, 0.2, 0.1, 0.01)]
+    assert bars == sorted(bars) and e.uncertain_below < bars[0] and bars[-1] < 1.0
+    assert pipeline.needed_confidence(0.0) == float("inf")
+    strict = FacePipeline.from_config(dataclasses.replace(
+        default_config, expression=dataclasses.replace(e, read_when_sure=False)))
+    assert strict.needed_confidence(0.29) == float("inf") and strict.needed_confidence(0.3) == e.uncertain_below
+
+
+def test_a_blurred_face_is_read_only_while_the_model_stays_sure_of_it(default_config, astronaut) -> None:
+    frame = portrait_frame(astronaut)
+    (clean,) = emotion_faces(FacePipeline.from_config(default_config), frame)
+    assert clean["label"] == "happy"
+    # sigma 2.5: quality ~0.19 (too blurry) but the smile still reads at ~0.8, above the bar for it
+    pipeline = fixed_box_pipeline(default_config, clean["box"])
+    events = [e for e in pipeline.process(cv2.GaussianBlur(frame, (0, 0), 2.5), 0.0) if isinstance(e, EmotionEvent)]
+    body = json.loads(events[-1].to_json())
+    (face,) = body["faces"]
+    assert face["quality"] < default_config.expression.min_quality and face["quality_reason"] == TOO_BLURRY
+    assert face["confidence"] >= pipeline.needed_confidence(face["quality"])
+    assert face["label"] == "happy"
+    assert body["scene"]["label"] == "happy" and body["scene"]["quality"] == pytest.approx(face["quality"], abs=1e-3)
+    # the same view with read_when_sure off is refused, as is a blurrier one whose reading wavers
+    strict = dataclasses.replace(default_config, expression=dataclasses.replace(
+        default_config.expression, read_when_sure=False))
+    (refused,) = emotion_faces(fixed_box_pipeline(strict, clean["box"]), cv2.GaussianBlur(frame, (0, 0), 2.5))
+    assert refused["label"] == "uncertain" and refused["quality_reason"] == TOO_BLURRY
+    pipeline = fixed_box_pipeline(default_config, clean["box"])
+    (blurrier,) = emotion_faces(pipeline, cv2.GaussianBlur(frame, (0, 0), 3.5))
+    assert blurrier["confidence"] < pipeline.needed_confidence(blurrier["quality"])
+    assert blurrier["label"] == "uncertain" and blurrier["quality_reason"] == TOO_BLURRY
 
 
 def test_min_quality_zero_turns_the_check_off(default_config, astronaut) -> None:

@@ -3,7 +3,8 @@
 Why: a classifier guesses something for any crop, so a dark, blurred, tiny or strongly rolled face
 would be reported as a confident emotion. Each factor maps a cheap measurement of the grey face to
 0..1; the score is the weakest factor (one bad factor is enough to spoil a reading) and the reason
-names it. Below ``min_quality`` the pipeline reports ``uncertain`` with that reason.
+names it. Below ``min_quality`` the pipeline reports ``uncertain`` with that reason, unless the
+reading is sure enough for how poor the view is (``FacePipeline.needed_confidence``).
 """
 
 from __future__ import annotations
