@@ -16,7 +16,12 @@ Per perturbation it reports: face found (a detection overlapping the clean face)
 flag, how often quality flagged the face (label ``uncertain`` with a reason; a legitimate outcome,
 counted apart rather than as agreement) and the mean shift of the clean label's probability.
 
-    PYTHONPATH=. python benchmarks/robustness.py [--json out.json]
+With labelled images of your own (``--images DIR``, one folder per label: ``DIR/happy/*.jpg``,
+``DIR/neutral/*.png``, ...) the same perturbations are also scored against the labels: correct,
+refused (``uncertain``), wrong (another emotion) and missed (no face found), clean image included.
+This is the only way this script gives an accuracy; the bundled faces have no labels.
+
+    PYTHONPATH=. python benchmarks/robustness.py [--images DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -82,6 +87,39 @@ def lfw_frames() -> list[np.ndarray]:
         y, x = (HEIGHT - tile.shape[0]) // 2, (WIDTH - tile.shape[1]) // 2
         frame[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
         frames.append(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    return frames
+
+
+_ENLARGE_BELOW, _ENLARGE_TO = 160, 200  # px, the larger side of an image
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+def folder_frames(root: Path, labels: tuple[str, ...]) -> list[tuple[str, np.ndarray, str | None]]:
+    """Your own face images under ``root`` (searched recursively), each as a 640x480 frame: shrunk to
+    fit if larger (enlarged to 200 px with a replicated border if under 160 px, so the detector
+    finds the face of a tightly cropped set), centred on grey. An image's true label is the name of
+    its folder when that is one of the model's labels (``root/happy/x.jpg``), else it has none and
+    counts for agreement only."""
+    frames = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"skipped {path}: not an image OpenCV can read", file=sys.stderr)
+            continue
+        if max(image.shape[:2]) < _ENLARGE_BELOW:  # a tight crop (FER-style 48 px): enlarge, add context
+            grow = _ENLARGE_TO / max(image.shape[:2])
+            image = cv2.resize(image, None, fx=grow, fy=grow, interpolation=cv2.INTER_CUBIC)
+            pad = _ENLARGE_TO // 5
+            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        scale = min(1.0, WIDTH / image.shape[1], HEIGHT / image.shape[0])
+        if scale < 1.0:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        frame = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
+        h, w = image.shape[:2]
+        y, x = (HEIGHT - h) // 2, (WIDTH - w) // 2
+        frame[y : y + h, x : x + w] = image
+        truth = path.parent.name.lower() if path.parent.name.lower() in labels else None
+        frames.append((truth or "unlabelled", frame, truth))
     return frames
 
 
@@ -180,10 +218,10 @@ def faces_of(pipeline: FacePipeline, frame: np.ndarray) -> list[Face]:
     return out
 
 
-def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, ...] | None = None) -> dict[str, Any]:
-    astronaut = cv2.imread(str(ROOT / "samples" / "astronaut.jpg"), cv2.IMREAD_COLOR)
-    if astronaut is None:
-        raise SystemExit("samples/astronaut.jpg not found")
+def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, ...] | None = None,
+        images: Path | None = None) -> dict[str, Any]:
+    """Agreement (and, for images under a label folder, accuracy) per perturbation; ``images``
+    replaces the bundled faces with your own."""
     def pipeline_for() -> FacePipeline:  # fresh state per image
         pipeline = FacePipeline.from_config(config)
         if steps is not None:  # ablation: other preprocessing than the manifest's
@@ -191,31 +229,42 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
             pipeline.classifier.align = "align_roll" in steps
         return pipeline
 
+    if images is not None:
+        frames = folder_frames(images, FacePipeline.from_config(config).labels)
+    else:
+        astronaut = cv2.imread(str(ROOT / "samples" / "astronaut.jpg"), cv2.IMREAD_COLOR)
+        if astronaut is None:
+            raise SystemExit("samples/astronaut.jpg not found")
+        frames = [(subject, frame, None) for subject, frame in clean_frames(astronaut)]
     results: dict[str, Any] = {}
     clean_faces = []
-    for subject, frame in clean_frames(astronaut):
+    for subject, frame, truth in frames:
         if only and subject not in ([only] if isinstance(only, str) else only):
             continue
         faces = faces_of(pipeline_for(), frame)
-        clean_faces.append((frame, max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None))
-    usable = [(fr, f) for fr, f in clean_faces if f is not None]
+        clean_faces.append((frame, max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None, truth))
+    usable = [(fr, f, t) for fr, f, t in clean_faces if f is not None]
     labels: dict[str, int] = {}
-    for _fr, f in usable:
+    for _fr, f, _t in usable:
         labels[f.label] = labels.get(f.label, 0) + 1
-    results["clean"] = {"frames": len(clean_faces), "face_found": len(usable), "labels": labels}
+    results["clean"] = {"frames": len(clean_faces), "face_found": len(usable), "labels": labels,
+                        **_truth_counts([(f, t) for _fr, f, t in clean_faces])}
     rng = np.random.default_rng(17)
     for name, perturb in PERTURBATIONS.items():
         found = agree = flagged = agree_unflagged = unflagged = agree_confident = confident = other = 0
         shifts: list[float] = []
         reasons: dict[str, int] = {}
-        for frame, clean in usable:
+        judged: list[tuple[Face | None, str | None]] = []
+        for frame, clean, truth in usable:
             assert clean is not None
             seen = perturb(frame, rng, clean.box) if name.startswith("small") else perturb(frame, rng)
             faces = faces_of(pipeline_for(), seen)
             want = _expected_box(name, clean.box)
             match = max(faces, key=lambda f: iou(f.box, want) if want else 0.0, default=None)
             if match is None or (want is not None and iou(match.box, want) < 0.2):
+                judged.append((None, truth))
                 continue
+            judged.append((match, truth))
             found += 1
             if match.quality_reason:
                 flagged += 1
@@ -240,8 +289,23 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
             "other_emotion": round(other / found, 4) if found else None,
             "flag_reasons": reasons,
             "confidence_shift": round(float(np.mean(shifts)), 4) if shifts else None,
+            **_truth_counts(judged),
         }
     return results
+
+
+def _truth_counts(judged: list[tuple[Face | None, str | None]]) -> dict[str, Any]:
+    """Accuracy against the folder labels, over labelled images (a face not found counts as missed):
+    correct, refused (``uncertain``), wrong (another emotion). Empty without labelled images."""
+    labelled = [(f, t) for f, t in judged if t is not None]
+    if not labelled:
+        return {}
+    n = len(labelled)
+    correct = sum(1 for f, t in labelled if f is not None and f.label == t)
+    refused = sum(1 for f, _t in labelled if f is not None and f.label == UNCERTAIN)
+    missed = sum(1 for f, _t in labelled if f is None)
+    return {"labelled": n, "accuracy": round(correct / n, 4), "refused": round(refused / n, 4),
+            "wrong": round((n - correct - refused - missed) / n, 4), "missed": round(missed / n, 4)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
     ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
     ap.add_argument("--read-when-sure", choices=("on", "off"), help="ablation: override expression.read_when_sure")
+    ap.add_argument("--images", type=Path, help="your own face images instead of the bundled ones; "
+                    "those in a folder named after a label (DIR/happy/*.jpg) are also scored for accuracy")
     args = ap.parse_args(argv)
     config = load_config(args.config, environ={})
     if args.mirror is not None:
@@ -262,10 +328,15 @@ def main(argv: list[str] | None = None) -> int:
         expression = dataclasses.replace(config.expression, read_when_sure=args.read_when_sure == "on")
         config = dataclasses.replace(config, expression=expression)
     steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
-    results = run(config, args.subject, steps)
+    if args.images is not None and not args.images.is_dir():
+        ap.error(f"--images {args.images}: not a directory")
+    results = run(config, args.subject, steps, args.images)
     clean = results.pop("clean")
+    if not clean["frames"]:
+        print("no images to measure", file=sys.stderr)
+        return 1
     print(f"clean: {clean['face_found']}/{clean['frames']} frames with a face; labels {clean['labels']}")
-    print("agreement = same label as the clean image (NOT accuracy: no labelled face data here)")
+    print("agreement = same label as the clean image (NOT accuracy)")
     print(f"{'perturbation':30s} {'found':>6s} {'agree':>6s} {'agree*':>7s} {'agree+':>7s} {'flagged':>8s} "
           f"{'other':>6s} {'conf shift':>10s}  reasons")
     for name, r in results.items():
@@ -277,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     print("agree = all found faces (a face flagged `uncertain` by quality counts as disagreeing);"
           " agree* = faces quality did not flag; agree+ = faces whose clean label is an emotion, not uncertain;"
           " other = faces given an emotion other than the clean label (a wrong reading, not a refusal)")
+    if "labelled" in clean:
+        print(f"\naccuracy against the folder labels ({clean['labelled']} labelled images)")
+        print(f"{'':30s} {'correct':>8s} {'refused':>8s} {'wrong':>6s} {'missed':>7s}")
+        for name, r in [("clean", clean), *results.items()]:
+            print(f"{name:30s} {r['accuracy']:8.3f} {r['refused']:8.3f} {r['wrong']:6.3f} {r['missed']:7.3f}")
+        print("refused = `uncertain` (cannot tell); wrong = another emotion; missed = no face found")
     if args.json:
         results["clean"] = clean
         args.json.write_text(json.dumps(results, indent=2))
