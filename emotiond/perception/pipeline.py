@@ -184,10 +184,10 @@ class FacePipeline:
     def needed_confidence(self, quality: float) -> float:
         """The confidence a reading needs before it is taken: ``uncertain_below`` at or above
         ``min_quality``; below it (with ``read_when_sure``) a bar rising linearly to 1.0, never met,
-        at quality 0. Why: a poor view is weak evidence, not no evidence. On benchmarks/robustness.py
-        a blurred face the model still reads at 0.8 or more agreed with its clean reading 16 times
-        in 16 (a broad smile survives blur), while the hesitant readings of such faces are the ones
-        that flip; a crop dark or soft enough to score 0 is never read."""
+        at quality 0. Why: a poor view is weak evidence, not no evidence. On benchmarks/robustness.py's
+        faces, a poorly seen face the model still read at 0.8 or more agreed with its clean reading
+        14 times in 14 (a broad smile survives blur), while the hesitant readings of such faces are
+        the ones that flip; a crop dark or soft enough to score 0 is never read."""
         if quality >= self.min_quality:
             return self.uncertain_below
         if not self.read_when_sure or quality <= 0.0:
