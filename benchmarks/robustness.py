@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="only these subjects' frames (repeatable; default: all)")
     ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
     ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
-    ap.add_argument("--read-when-sure", choices=("on", "off"), help="ablation: override expression.read_when_sure")
+    ap.add_argument("--sure-confidence", type=float, help="ablation: override expression.sure_confidence (1.0: off)")
     ap.add_argument("--images", type=Path, help="your own face images instead of the bundled ones; "
                     "those in a folder named after a label (DIR/happy/*.jpg) are also scored for accuracy")
     args = ap.parse_args(argv)
@@ -324,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.mirror is not None:
         expression = dataclasses.replace(config.expression, mirror_average=args.mirror == "on")
         config = dataclasses.replace(config, expression=expression)
-    if args.read_when_sure is not None:
-        expression = dataclasses.replace(config.expression, read_when_sure=args.read_when_sure == "on")
+    if args.sure_confidence is not None:
+        expression = dataclasses.replace(config.expression, sure_confidence=args.sure_confidence)
         config = dataclasses.replace(config, expression=expression)
     steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
     if args.images is not None and not args.images.is_dir():

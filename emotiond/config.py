@@ -141,9 +141,9 @@ class ExpressionConfig:
     # a few pixels of box jitter, the mean of three does not (benchmarks/RESULTS.md, session 4)
     crop_scales: tuple[float, ...] = field(default=(1.0, 0.88, 1.12), metadata=_range(0.5, 2.0))
     min_quality: float = field(default=0.3, metadata=_range(0.0, 1.0))  # below: label "uncertain" + reason
-    # ... unless the reading is sure enough for how poor the view is (the bar rises from
-    # uncertain_below at min_quality to never at quality 0; FacePipeline.needed_confidence)
-    read_when_sure: bool = True
+    # ... unless the reading is at least this sure, and surer the poorer the view (the bar rises from
+    # this at min_quality to never at quality 0; FacePipeline.needed_confidence). 1.0: never read.
+    sure_confidence: float = field(default=0.8, metadata=_range(0.0, 1.0))
 
     def validate(self) -> None:
         if not 1 <= len(self.crop_scales) <= 5:

@@ -61,7 +61,7 @@ class FacePipeline:
     uncertain_below: float = 0.4
     gate: MotionGate | None = None  # None: every frame is analysed
     min_quality: float = 0.3
-    read_when_sure: bool = True  # below min_quality, still read a face the model is sure enough of
+    sure_confidence: float = 0.8  # below min_quality, still read a face the model is at least this sure of
     times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
@@ -86,7 +86,7 @@ class FacePipeline:
             if m.enabled else None
         return cls(models.detector, models.classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
                    config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below,
-                   gate=gate, min_quality=e.min_quality, read_when_sure=e.read_when_sure)
+                   gate=gate, min_quality=e.min_quality, sure_confidence=e.sure_confidence)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -183,17 +183,18 @@ class FacePipeline:
 
     def needed_confidence(self, quality: float) -> float:
         """The confidence a reading needs before it is taken: ``uncertain_below`` at or above
-        ``min_quality``; below it (with ``read_when_sure``) a bar rising linearly to 1.0, never met,
-        at quality 0. Why: a poor view is weak evidence, not no evidence. On benchmarks/robustness.py's
-        faces, a poorly seen face the model still read at 0.8 or more agreed with its clean reading
-        14 times in 14 (a broad smile survives blur), while the hesitant readings of such faces are
-        the ones that flip; a crop dark or soft enough to score 0 is never read."""
+        ``min_quality``; below it, ``sure_confidence`` rising linearly to 1.0, never met, at quality
+        0 (``sure_confidence`` 1.0: never). Why: a poor view is weak evidence, not none. Among the
+        poorly seen faces of benchmarks/robustness.py, readings at 0.8 or more agreed with the clean
+        reading 14 times in 14 (a broad smile survives blur); the hesitant ones are those that flip,
+        so they stay ``uncertain``, as does a crop dark or soft enough to score 0."""
         if quality >= self.min_quality:
             return self.uncertain_below
-        if not self.read_when_sure or quality <= 0.0:
+        start = max(self.sure_confidence, self.uncertain_below)
+        if start >= 1.0 or quality <= 0.0:
             return float("inf")
         shortfall = 1.0 - quality / self.min_quality  # 0 at min_quality .. 1 at quality 0
-        return self.uncertain_below + (1.0 - self.uncertain_below) * shortfall
+        return start + (1.0 - start) * shortfall
 
     def _readable(self, quality: FaceQuality | None, probs: np.ndarray) -> bool:
         return quality is None or float(np.max(probs)) >= self.needed_confidence(quality.score)
