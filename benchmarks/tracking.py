@@ -13,7 +13,8 @@ real`` runs the configured BlazeFace on the drawn frames instead. Everything els
 frames, optical flow between detections, hold) is the shipped configuration.
 
 Scenarios: walkers at 4, 8, 12, 16 px/frame hidden for 0, 2, 4, 6, 8 frames (each at five phases
-against the detection cadence), two people crossing at 4-16 px/frame, one person leaving and
+against the detection cadence), walkers who stop or turn back while hidden for 2, 4, 6 frames (the
+prediction then runs on past them), two people crossing at 4-16 px/frame, one person leaving and
 another entering. Metrics per scenario group:
 
 - id switches: a person's matched track id changes;
@@ -107,6 +108,29 @@ def walker(head: np.ndarray, speed: int, occlusion: int, phase: int) -> Clip:
         x, y, w, h = p.boxes[i]
         p.hidden.add(i)
         clip.occluders[i] = [(x - 15, y - 25, w + 30, h + 60)]  # someone walking through, covering the head
+    return clip
+
+
+def stopper(head: np.ndarray, speed: int, occlusion: int, phase: int, turn: str) -> Clip:
+    """A walker hidden by a passer-by for ``occlusion`` frames mid-way who, as the cover starts,
+    stops for a while and walks on (``turn="stop"``) or turns back (``turn="back"``)."""
+    frames = int((WIDTH - FACE_W - 20) / speed) + 30
+    start = frames // 2 - 15 - occlusion // 2 + phase
+    p = Person(1, 0, {})
+    x = 10.0
+    for i in range(frames):
+        if i > 0:
+            if turn == "stop":
+                x += 0 if start <= i < start + occlusion + 15 else speed
+            else:
+                x += -speed if i >= start else speed
+        p.boxes[i] = _box_at(x, 160, head)
+    clip = Clip(f"{turn} v={speed} occ={occlusion} phase={phase}", f"walkers who {turn}", frames, [p],
+                within_limits=speed <= LIMIT_SPEED and occlusion <= LIMIT_OCCLUSION)
+    for i in range(start, min(frames, start + occlusion)):
+        bx, by, w, h = p.boxes[i]
+        p.hidden.add(i)
+        clip.occluders[i] = [(bx - 15, by - 25, w + 30, h + 60)]
     return clip
 
 
@@ -270,6 +294,11 @@ def suite(head: np.ndarray) -> Iterator[Clip]:
         for occlusion in (0, 2, 4, 6, 8):
             for phase in range(5 if occlusion else 1):
                 yield walker(head, speed, occlusion, phase)
+    for turn in ("stop", "back"):
+        for speed in (4, 8, 12, 16):
+            for occlusion in (2, 4, 6):
+                for phase in range(5):
+                    yield stopper(head, speed, occlusion, phase, turn)
     for speed in (4, 8, 12, 16):
         yield crossers(head, speed)
     for speed in (8, 16):

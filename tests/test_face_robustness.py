@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from benchmarks import tracking as tb
-from emotiond.events import EmotionEvent
+from emotiond.events import EmotionEvent, FaceLost
 from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.perception.align import square_crop
 from emotiond.perception.expression import ExpressionClassifier
@@ -317,6 +317,45 @@ def test_an_occluded_walker_keeps_its_id(default_config, scene, speed, occlusion
     clip = tb.walker(head, speed, occlusion, phase)
     score = tb.run_clip(clip, default_config, head, background)
     assert (score.id_switches, score.fragments, score.ghost_frames) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("turn, speed, occlusion, phase", [
+    ("stop", 16, 6, 0), ("stop", 12, 4, 2), ("stop", 8, 6, 4), ("back", 16, 6, 1), ("back", 8, 4, 3)])
+def test_a_walker_who_stops_or_turns_back_while_hidden_keeps_its_id(default_config, scene, turn, speed,
+                                                                    occlusion, phase) -> None:
+    """The prediction runs on past a person who stopped (or turned back) behind a passer-by; when they
+    are seen again they are still within walking reach of their last detection, and look the same."""
+    head, background = scene
+    score = tb.run_clip(tb.stopper(head, speed, occlusion, phase, turn), default_config, head, background)
+    assert (score.id_switches, score.swaps, score.fragments) == (0, 0, 0)
+
+
+def test_the_detector_runs_on_every_frame_while_a_face_is_held_and_the_cadence_keeps_its_phase(
+        default_config, astronaut) -> None:
+    pipeline = FacePipeline.from_config(dataclasses.replace(
+        default_config, motion=dataclasses.replace(default_config.motion, enabled=False)))
+    calls: list[int] = []
+    real = pipeline.detector
+
+    class Counting:
+        def detect(self, frame):
+            calls.append(frame_no)
+            return real.detect(frame)
+
+    pipeline.detector = Counting()
+    face, empty = portrait_frame(astronaut), np.full((480, 640, 3), 100, np.uint8)
+    lost_at = None
+    for frame_no in range(40):
+        events = pipeline.process(face if frame_no < 12 else empty, frame_no / 30.0)
+        if any(isinstance(e, FaceLost) for e in events):
+            lost_at = frame_no
+    every = default_config.faces.detect_every
+    assert [n for n in calls if n < 12] == list(range(0, 12, every))  # seen: the regular cadence
+    assert lost_at is not None
+    searching = [n for n in calls if 12 <= n <= lost_at]  # gone from view, not yet given up
+    assert searching[0] <= 15 and searching == list(range(searching[0], lost_at + 1))  # every frame
+    assert lost_at - searching[0] >= default_config.faces.hold_frames - 1  # for the whole hold
+    assert [n for n in calls if n > lost_at] == [n for n in range(lost_at + 1, 40) if n % every == 0]  # same phase
 
 
 @pytest.mark.parametrize("speed", [4, 12, 16])

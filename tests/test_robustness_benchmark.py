@@ -3,37 +3,22 @@ folder labels, unlabelled images count for agreement only, unreadable files are 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def robustness():
-    spec = importlib.util.spec_from_file_location("robustness_bench", ROOT / "benchmarks" / "robustness.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+from benchmarks import robustness as rb
 
 
-def test_labelled_folders_are_scored_for_accuracy(robustness, astronaut, tmp_path, capsys) -> None:
+def test_labelled_folders_are_scored_for_accuracy(astronaut, tmp_path, capsys) -> None:
     portrait = astronaut[0:300, 90:390]
     for folder in ("happy", "sad", "holiday"):  # the astronaut reads happy: "sad" is a wrong label
         (tmp_path / folder).mkdir()
         cv2.imwrite(str(tmp_path / folder / "astronaut.png"), portrait)
     (tmp_path / "happy" / "notes.jpg").write_bytes(b"not an image")
     out = tmp_path / "result.json"
-    assert robustness.main(["--images", str(tmp_path), "--json", str(out)]) == 0
+    assert rb.main(["--images", str(tmp_path), "--json", str(out)]) == 0
     printed = capsys.readouterr()
     assert "notes.jpg" in printed.err and "accuracy against the folder labels (2 labelled images)" in printed.out
     result = json.loads(out.read_text())
@@ -45,16 +30,16 @@ def test_labelled_folders_are_scored_for_accuracy(robustness, astronaut, tmp_pat
     assert mirror["agreement"] == 1.0  # the mirrored astronaut is still happy, in all three folders
 
 
-def test_a_tight_small_crop_is_enlarged_so_its_face_can_be_found(robustness, astronaut, tmp_path) -> None:
+def test_a_tight_small_crop_is_enlarged_so_its_face_can_be_found(astronaut, tmp_path) -> None:
     (tmp_path / "happy").mkdir()
     small = cv2.resize(astronaut[20:220, 140:340], (48, 48), interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(tmp_path / "happy" / "tight.png"), small)
-    ((truth_subject, frame, truth),) = robustness.folder_frames(tmp_path, ("happy", "sad"))
+    ((truth_subject, frame, truth),) = rb.folder_frames(tmp_path, ("happy", "sad"))
     assert truth == truth_subject == "happy" and frame.shape == (480, 640, 3)
     assert np.count_nonzero(np.any(frame != 100, axis=2)) >= 200 * 200  # enlarged, not a 48 px speck
 
 
-def test_images_must_be_a_directory(robustness, tmp_path) -> None:
+def test_images_must_be_a_directory(tmp_path) -> None:
     with pytest.raises(SystemExit) as exit_:
-        robustness.main(["--images", str(tmp_path / "missing")])
+        rb.main(["--images", str(tmp_path / "missing")])
     assert exit_.value.code == 2

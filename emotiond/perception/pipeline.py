@@ -133,10 +133,14 @@ class FacePipeline:
             was_idle = gate.idle
             motion = gate.observe(source_index, frame_bgr, len(self.tracker.tracks))
         t0 = time.perf_counter()
-        detect = was_idle or n - self._last_detect >= self.detect_every  # idle and waking frames: at once
-        detections = self.detector.detect(frame_bgr) if detect else None
-        if detect:
+        cadence = was_idle or n - self._last_detect >= self.detect_every  # idle and waking frames: at once
+        if cadence:
             self._last_detect = n
+        # Also every frame while a face is held or followed by prediction only: the sooner a face
+        # that stopped or turned back is found again, the sooner its box is right. Faces the flow
+        # follows, and a still room, pay nothing for this, and the regular cadence keeps its phase.
+        detect = cadence or any(t.held or t.coasting for t in self.tracker.tracks)
+        detections = self.detector.detect(frame_bgr) if detect else None
         t1 = time.perf_counter()
         gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)  # once per frame, shared by every stage
         update = self.tracker.update(n, gray, detections, frame_bgr)

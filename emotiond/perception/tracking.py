@@ -7,12 +7,16 @@ since the last frame skips flow altogether.
 
 Each track keeps a velocity (pixels per frame) from its recent motion. A face the detector misses
 is held for ``hold_frames`` frames, counted from the first missed frame, and while held its box
-moves at that velocity (no flow, no classification: a held face costs nothing per frame). A held
+moves at that velocity (no flow, no classification; the pipeline detects on every frame until the
+face is found again or dropped). A held
 box whose prediction leaves the frame is clearly gone and is dropped at once instead of lingering
 as a ghost; one whose predicted box sits behind another visible tracked face is held up to
 three hold periods (people crossing slowly hide each other for longer). Detections are associated
 with tracks by overlap with the predicted box and centre distance, with a small colour histogram
-of the box settling ambiguous cases (two people crossing).
+of the box settling ambiguous cases (two people crossing). A face followed only by prediction
+since its last detection (held, or its flow lost or rejected) may have stopped or turned back
+meanwhile; a detection that looks the same and lies within walking reach of where the face was
+last detected is still that face, however far from the prediction (``FaceTracker._within_reach``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ _HIST_BINS = (8, 4)  # hue x saturation: small, cheap, and different people rare
 _APPEARANCE_WEIGHT = 0.5  # how much histogram similarity adds to an association score
 _BEHIND_HOLD_FACTOR = 3  # a held face behind a visible tracked one is kept up to this many hold periods
 _CLEARLY_GONE = 0.4  # a held box with less than this fraction inside the frame is dropped at once
+# px per frame a person may move at most (a brisk walk 2 m away at 640x480 and 30 fps is ~16): how far
+# from its last detection a face followed only by prediction may be found again
+_REACH_PER_FRAME = 20.0
+_SAME_LOOK = 0.85  # histogram similarity (Bhattacharyya) for a match by reach: the same person (~0.95),
+#                    not another one (the benchmark's second person: 0.74)
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Track:
     histogram: np.ndarray | None = field(default=None, repr=False)
     roll: float | None = None  # eye-line roll at the last detection, degrees (None: detector has no keypoints)
     centre: tuple[float, float] = (0.0, 0.0)  # sub-pixel centre, so slow motion does not round away
+    coasting: bool = False  # its flow was lost or rejected since the last detection: followed by prediction only
     _detected_at: tuple[int, float, float] | None = field(default=None, repr=False)  # frame, cx, cy
 
     @property
@@ -176,6 +186,7 @@ class FaceTracker:
                 continue
             if self._overlaps_other(track):  # points may jump to the face in front: trust the motion model
                 track.points = None
+                track.coasting = True
                 self._predict(track)
                 continue
             before, now = _thumbnail(prev, track.box), _thumbnail(small, track.box)
@@ -202,6 +213,7 @@ class FaceTracker:
             good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 0.5)
             if good.sum() < 3 or good.mean() < _MIN_GOOD_FRACTION:
                 track.points = None
+                track.coasting = True
                 self._predict(track)
                 continue
             dx, dy = (float(v) for v in np.median((new[good] - track.points[good]).reshape(-1, 2), axis=0) * _FLOW_SCALE)
@@ -209,6 +221,7 @@ class FaceTracker:
                 vx, vy = track.detected_velocity
                 if np.hypot(dx - vx, dy - vy) > max(_FLOW_TOLERANCE, 0.5 * float(np.hypot(vx, vy))):
                     track.points = None  # dragged: follow the detections' motion until the next detection
+                    track.coasting = True
                     self._predict(track)
                     continue
             else:
@@ -227,7 +240,7 @@ class FaceTracker:
     def _overlaps_other(self, track: Track) -> bool:
         return any(o is not track and iou(o.box, track.box) > 0.1 for o in self._tracks)
 
-    def _pair_score(self, track: Track, det: Detection, hist: np.ndarray | None) -> float | None:
+    def _pair_score(self, track: Track, det: Detection, hist: np.ndarray | None, frame_index: int) -> float | None:
         """How well a detection fits a track's predicted box; None when it cannot be the same face."""
         overlap = iou(track.box, det.box)
         tw, dw = max(1, track.box[2]), max(1, det.box[2])
@@ -236,9 +249,23 @@ class FaceTracker:
         tcx, tcy = track.centre
         dcx, dcy = det.box[0] + det.box[2] / 2.0, det.box[1] + det.box[3] / 2.0
         distance = float(np.hypot(dcx - tcx, dcy - tcy)) / max(tw, dw)
-        if overlap < self.match_iou and distance > self.max_centre_distance:
+        similarity = _similarity(track.histogram, hist)
+        if overlap < self.match_iou and distance > self.max_centre_distance \
+                and not self._within_reach(track, (dcx, dcy), similarity, frame_index):
             return None
-        return overlap + (1.0 - distance) + _APPEARANCE_WEIGHT * _similarity(track.histogram, hist)
+        return overlap + (1.0 - distance) + _APPEARANCE_WEIGHT * similarity
+
+    @staticmethod
+    def _within_reach(track: Track, centre: tuple[float, float], similarity: float, frame_index: int) -> bool:
+        """Whether a detection far from a prediction-only face's predicted box may still be it: it
+        looks the same, and a person could have walked there from the last detection since."""
+        if not (track.held or track.coasting) or track._detected_at is None:
+            return False
+        if track.histogram is None or similarity < _SAME_LOOK:
+            return False
+        f0, lx, ly = track._detected_at
+        walked = float(np.hypot(centre[0] - lx, centre[1] - ly))
+        return walked <= _REACH_PER_FRAME * max(1, frame_index - f0)
 
     def _matched(self, track: Track, det: Detection, box: tuple[int, int, int, int], frame_index: int,
                  small: np.ndarray, hist: np.ndarray | None) -> None:
@@ -258,6 +285,7 @@ class FaceTracker:
         track.score = det.score
         track.roll = det.roll
         track.missed_since = None
+        track.coasting = False
         track.points = _corner_points(small, box)
         if hist is not None:
             track.histogram = hist if track.histogram is None else 0.8 * track.histogram + 0.2 * hist
@@ -281,7 +309,7 @@ class FaceTracker:
                 for di, d in enumerate(detections):
                     if boxes[di] is None:
                         continue
-                    s = self._pair_score(t, d, hists[di])
+                    s = self._pair_score(t, d, hists[di], frame_index)
                     if s is not None:
                         pairs.append((s, ti, di))
             pairs.sort(reverse=True)
