@@ -8,10 +8,10 @@ since the last frame skips flow altogether.
 Each track keeps a velocity (pixels per frame) from its recent motion. A face the detector misses
 is held for ``hold_frames`` frames, counted from the first missed frame, and while held its box
 moves at that velocity (no flow, no classification; the pipeline detects on every frame until the
-face is found again or dropped). A held
-box whose prediction leaves the frame is clearly gone and is dropped at once instead of lingering
-as a ghost; one whose predicted box sits behind another visible tracked face is held up to
-three hold periods (people crossing slowly hide each other for longer). Detections are associated
+face is found again or dropped). A held box whose prediction leaves the frame is clearly gone and
+is dropped at once instead of lingering as a ghost; one whose predicted box sits behind another
+visible tracked face is held up to three hold periods (people crossing slowly hide each other for
+longer). Detections are associated
 with tracks by overlap with the predicted box and centre distance, with a small colour histogram
 of the box settling ambiguous cases (two people crossing). A face followed only by prediction
 since its last detection (held, or its flow lost or rejected) may have stopped or turned back
