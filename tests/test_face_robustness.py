@@ -330,6 +330,33 @@ def test_a_walker_who_stops_or_turns_back_while_hidden_keeps_its_id(default_conf
     assert (score.id_switches, score.swaps, score.fragments) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("offset, same_face", [(75, True), (150, False)])
+def test_a_held_face_is_found_again_within_reach_but_not_across_the_room(offset, same_face) -> None:
+    """A same-looking face 1.5 box widths from where a held face was last seen (a person who stopped)
+    is that face; one 3 widths away is someone else, however alike their colours."""
+    def frame_with(box: tuple[int, int, int, int]) -> np.ndarray:
+        frame = np.full((240, 400, 3), 40, np.uint8)
+        x, y, w, h = box
+        frame[y : y + h, x : x + w] = (60, 120, 200)  # one skin-like colour for both
+        return frame
+    tracker = FaceTracker(hold_frames=15)
+    home = (60, 80, 50, 50)
+    for i in range(0, 15, 5):
+        tracker.update(i, cv2.cvtColor(frame_with(home), cv2.COLOR_BGR2GRAY), [Detection(home, 0.9)], frame_with(home))
+    (first,) = tracker.tracks
+    empty = np.full((240, 400, 3), 40, np.uint8)
+    for i in range(15, 19):
+        tracker.update(i, cv2.cvtColor(empty, cv2.COLOR_BGR2GRAY), [], empty)
+    assert first.held
+    there = (home[0] + offset, home[1], 50, 50)
+    update = tracker.update(19, cv2.cvtColor(frame_with(there), cv2.COLOR_BGR2GRAY), [Detection(there, 0.9)],
+                            frame_with(there))
+    if same_face:
+        assert not update.appeared and not first.held and first.box == there
+    else:
+        assert [t.face_id for t in update.appeared] != [first.face_id] and update.appeared and first.held
+
+
 def test_the_detector_runs_on_every_frame_while_a_face_is_held_and_the_cadence_keeps_its_phase(
         default_config, astronaut) -> None:
     pipeline = FacePipeline.from_config(dataclasses.replace(

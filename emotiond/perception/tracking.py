@@ -52,6 +52,8 @@ _CLEARLY_GONE = 0.4  # a held box with less than this fraction inside the frame 
 # px per frame a person may move at most (a brisk walk 2 m away at 640x480 and 30 fps is ~16): how far
 # from its last detection a face followed only by prediction may be found again
 _REACH_PER_FRAME = 20.0
+_REACH_MAX_WIDTHS = 2.5  # ... and never further than this many box widths: faces of different people can
+#                           look alike to a colour histogram, so a long hold must not reach across the room
 _SAME_LOOK = 0.85  # histogram similarity (Bhattacharyya) for a match by reach: the same person (~0.95),
 #                    not another one (the benchmark's second person: 0.74)
 
@@ -265,7 +267,8 @@ class FaceTracker:
             return False
         f0, lx, ly = track._detected_at
         walked = float(np.hypot(centre[0] - lx, centre[1] - ly))
-        return walked <= _REACH_PER_FRAME * max(1, frame_index - f0)
+        reach = min(_REACH_PER_FRAME * max(1, frame_index - f0), _REACH_MAX_WIDTHS * track.box[2])
+        return walked <= reach
 
     def _matched(self, track: Track, det: Detection, box: tuple[int, int, int, int], frame_index: int,
                  small: np.ndarray, hist: np.ndarray | None) -> None:
