@@ -274,7 +274,7 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
                 agree_unflagged += match.label == clean.label
             agree += match.label == clean.label
             other += match.label not in (clean.label, UNCERTAIN)  # a different emotion: the costly outcome
-            if clean.label != "uncertain":  # the clean image gave an emotion, not "cannot tell"
+            if clean.label != UNCERTAIN:  # the clean image gave an emotion, not "cannot tell"
                 confident += 1
                 agree_confident += match.label == clean.label
             shifts.append(match.probabilities.get(clean.label, 0.0) - clean.probabilities.get(clean.label, 0.0))
@@ -321,15 +321,18 @@ def main(argv: list[str] | None = None) -> int:
                     "those in a folder named after a label (DIR/happy/*.jpg) are also scored for accuracy")
     args = ap.parse_args(argv)
     config = load_config(args.config, environ={})
+    overrides: dict[str, Any] = {}  # ablation
     if args.mirror is not None:
-        expression = dataclasses.replace(config.expression, mirror_average=args.mirror == "on")
-        config = dataclasses.replace(config, expression=expression)
+        overrides["mirror_average"] = args.mirror == "on"
     if args.sure_confidence is not None:
-        expression = dataclasses.replace(config.expression, sure_confidence=args.sure_confidence)
-        config = dataclasses.replace(config, expression=expression)
+        overrides["sure_confidence"] = args.sure_confidence
+    if overrides:
+        config = dataclasses.replace(config, expression=dataclasses.replace(config.expression, **overrides))
     steps = None if args.steps is None else tuple(s for s in args.steps.split(",") if s)
     if args.images is not None and not args.images.is_dir():
         ap.error(f"--images {args.images}: not a directory")
+    if args.images is not None and args.subject:
+        ap.error("--subject picks among the bundled faces; it does not apply to --images")
     results = run(config, args.subject, steps, args.images)
     clean = results.pop("clean")
     if not clean["frames"]:

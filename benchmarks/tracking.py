@@ -103,12 +103,16 @@ def walker(head: np.ndarray, speed: int, occlusion: int, phase: int) -> Clip:
         p.boxes[i] = _box_at(x0 + speed * i, 160 + 4 * np.sin(i / 5.0), head)
     clip = Clip(f"walk v={speed} occ={occlusion} phase={phase}", "walkers", frames, [p],
                 within_limits=speed <= LIMIT_SPEED and occlusion <= LIMIT_OCCLUSION)
-    start = frames // 2 - occlusion // 2 + phase
-    for i in range(start, min(frames, start + occlusion)):
+    _pass_in_front(clip, p, frames // 2 - occlusion // 2 + phase, occlusion)
+    return clip
+
+
+def _pass_in_front(clip: Clip, p: Person, start: int, frames: int) -> None:
+    """Someone walking through covers ``p``'s head from frame ``start`` for ``frames`` frames."""
+    for i in range(start, min(clip.frames, start + frames)):
         x, y, w, h = p.boxes[i]
         p.hidden.add(i)
-        clip.occluders[i] = [(x - 15, y - 25, w + 30, h + 60)]  # someone walking through, covering the head
-    return clip
+        clip.occluders[i] = [(x - 15, y - 25, w + 30, h + 60)]
 
 
 def stopper(head: np.ndarray, speed: int, occlusion: int, phase: int, turn: str) -> Clip:
@@ -127,10 +131,7 @@ def stopper(head: np.ndarray, speed: int, occlusion: int, phase: int, turn: str)
         p.boxes[i] = _box_at(x, 160, head)
     clip = Clip(f"{turn} v={speed} occ={occlusion} phase={phase}", f"walkers who {turn}", frames, [p],
                 within_limits=speed <= LIMIT_SPEED and occlusion <= LIMIT_OCCLUSION)
-    for i in range(start, min(frames, start + occlusion)):
-        bx, by, w, h = p.boxes[i]
-        p.hidden.add(i)
-        clip.occluders[i] = [(bx - 15, by - 25, w + 30, h + 60)]
+    _pass_in_front(clip, p, start, occlusion)
     return clip
 
 

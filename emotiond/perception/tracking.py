@@ -11,12 +11,12 @@ moves at that velocity (no flow, no classification; the pipeline detects on ever
 face is found again or dropped). A held box whose prediction leaves the frame is clearly gone and
 is dropped at once instead of lingering as a ghost; one whose predicted box sits behind another
 visible tracked face is held up to three hold periods (people crossing slowly hide each other for
-longer). Detections are associated
-with tracks by overlap with the predicted box and centre distance, with a small colour histogram
-of the box settling ambiguous cases (two people crossing). A face followed only by prediction
-since its last detection (held, or its flow lost or rejected) may have stopped or turned back
-meanwhile; a detection that looks the same and lies within walking reach of where the face was
-last detected is still that face, however far from the prediction (``FaceTracker._within_reach``).
+longer). Detections are associated with tracks by overlap with the predicted box and centre
+distance, with a small colour histogram of the box settling ambiguous cases (two people crossing).
+A face followed only by prediction since its last detection (held, or its flow lost or rejected)
+may have stopped or turned back meanwhile; a detection that looks the same and lies within walking
+reach of where the face was last detected is still that face, however far from the prediction
+(``FaceTracker._within_reach``).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ _CLEARLY_GONE = 0.4  # a held box with less than this fraction inside the frame 
 _REACH_PER_FRAME = 20.0
 _REACH_MAX_WIDTHS = 2.5  # ... and never further than this many box widths: faces of different people can
 #                           look alike to a colour histogram, so a long hold must not reach across the room
-_SAME_LOOK = 0.85  # histogram similarity (Bhattacharyya) for a match by reach: the same person (~0.95),
-#                    not another one (the benchmark's second person: 0.74)
+_SAME_LOOK = 0.85  # histogram similarity (Bhattacharyya) for a match by reach; on benchmarks/tracking.py's
+#                    drawn clips the same person scores 1.0 and the second person 0.742
 
 
 @dataclass
@@ -174,6 +174,12 @@ class FaceTracker:
     def _predict(self, track: Track) -> None:
         track.shift(*track.velocity)
 
+    def _coast(self, track: Track) -> None:
+        """Give up the face's flow until its next detection and move it by prediction."""
+        track.points = None
+        track.coasting = True
+        self._predict(track)
+
     def _follow(self, small: np.ndarray, frame_index: int) -> None:
         """Advance every box one frame: held faces by their velocity; the others by optical flow,
         by nothing when their patch is unchanged, or by their velocity when their points were lost
@@ -187,9 +193,7 @@ class FaceTracker:
                 self._predict(track)
                 continue
             if self._overlaps_other(track):  # points may jump to the face in front: trust the motion model
-                track.points = None
-                track.coasting = True
-                self._predict(track)
+                self._coast(track)
                 continue
             before, now = _thumbnail(prev, track.box), _thumbnail(small, track.box)
             if before is not None and now is not None and float(np.abs(before - now).mean()) < _STILL_DIFF:
@@ -214,17 +218,13 @@ class FaceTracker:
             round_trip = np.linalg.norm((back - track.points).reshape(-1, 2), axis=1)
             good = (status.reshape(-1) == 1) & (status_back.reshape(-1) == 1) & (round_trip < 0.5)
             if good.sum() < 3 or good.mean() < _MIN_GOOD_FRACTION:
-                track.points = None
-                track.coasting = True
-                self._predict(track)
+                self._coast(track)
                 continue
             dx, dy = (float(v) for v in np.median((new[good] - track.points[good]).reshape(-1, 2), axis=0) * _FLOW_SCALE)
             if track.detected_velocity is not None:
                 vx, vy = track.detected_velocity
                 if np.hypot(dx - vx, dy - vy) > max(_FLOW_TOLERANCE, 0.5 * float(np.hypot(vx, vy))):
-                    track.points = None  # dragged: follow the detections' motion until the next detection
-                    track.coasting = True
-                    self._predict(track)
+                    self._coast(track)  # dragged: follow the detections' motion until the next detection
                     continue
             else:
                 vx, vy = track.velocity
