@@ -251,8 +251,9 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
                         **_truth_counts([(f, t) for _fr, f, t in clean_faces])}
     rng = np.random.default_rng(17)
     for name, perturb in PERTURBATIONS.items():
-        found = agree = flagged = agree_unflagged = unflagged = agree_confident = confident = other = 0
+        found = agree = flagged = agree_unflagged = unflagged = agree_confident = confident = other = same_top = 0
         shifts: list[float] = []
+        drifts: list[float] = []
         reasons: dict[str, int] = {}
         judged: list[tuple[Face | None, str | None]] = []
         for frame, clean, truth in usable:
@@ -278,6 +279,8 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
                 confident += 1
                 agree_confident += match.label == clean.label
             shifts.append(match.probabilities.get(clean.label, 0.0) - clean.probabilities.get(clean.label, 0.0))
+            drifts.append(0.5 * sum(abs(match.probabilities.get(k, 0.0) - v) for k, v in clean.probabilities.items()))
+            same_top += _top(match) == _top(clean)
         n = len(usable)
         results[name] = {
             "images": n,
@@ -289,9 +292,39 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
             "other_emotion": round(other / found, 4) if found else None,
             "flag_reasons": reasons,
             "confidence_shift": round(float(np.mean(shifts)), 4) if shifts else None,
+            "drift": round(float(np.mean(drifts)), 4) if drifts else None,
+            "top_agreement": round(same_top / found, 4) if found else None,
             **_truth_counts(judged),
         }
     return results
+
+
+def roll_spread(config: Config, astronaut: np.ndarray) -> dict[str, list[float]] | None:
+    """The eye-line roll BlazeFace gives the same upright face (the astronaut, ~90 px wide) moved
+    sideways in 30 px steps: from the whole frame and from the view zoomed on the face. It should
+    not depend on where she stands; ``expression.zoom_align`` picks which one levels the crop."""
+    detector = FacePipeline.from_config(config).detector
+    zoomed = getattr(detector, "zoomed", None)
+    if zoomed is None:
+        return None  # Haar: no keypoints, no roll
+    tile = cv2.resize(astronaut[0:300, 90:390], (220, 220), interpolation=cv2.INTER_AREA)
+    rolls: dict[str, list[float]] = {"whole frame": [], "zoomed": []}
+    for x in range(0, 300, 30):
+        frame = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
+        frame[130:350, x : x + 220] = tile
+        found = detector.detect(frame)
+        if not found or found[0].roll is None:
+            continue
+        rolls["whole frame"].append(round(found[0].roll, 1))
+        closer = zoomed(frame, found[0].box)
+        if closer is not None and closer.roll is not None:
+            rolls["zoomed"].append(round(closer.roll, 1))
+    return rolls
+
+
+def _top(face: Face) -> str:
+    """The most probable emotion, whatever the thresholds made of it."""
+    return max(face.probabilities, key=lambda k: face.probabilities[k])
 
 
 def _truth_counts(judged: list[tuple[Face | None, str | None]]) -> dict[str, Any]:
@@ -316,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="only these subjects' frames (repeatable; default: all)")
     ap.add_argument("--steps", help="ablation: comma-separated preprocessing steps instead of the manifest's ('' for none)")
     ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
+    ap.add_argument("--zoom-align", choices=("on", "off"), help="ablation: override expression.zoom_align")
     ap.add_argument("--sure-confidence", type=float, help="ablation: override expression.sure_confidence (1.0: off)")
     ap.add_argument("--images", type=Path, help="your own face images instead of the bundled ones; "
                     "those in a folder named after a label (DIR/happy/*.jpg) are also scored for accuracy")
@@ -324,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, Any] = {}  # ablation
     if args.mirror is not None:
         overrides["mirror_average"] = args.mirror == "on"
+    if args.zoom_align is not None:
+        overrides["zoom_align"] = args.zoom_align == "on"
     if args.sure_confidence is not None:
         overrides["sure_confidence"] = args.sure_confidence
     if overrides:
@@ -341,16 +377,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"clean: {clean['face_found']}/{clean['frames']} frames with a face; labels {clean['labels']}")
     print("agreement = same label as the clean image (NOT accuracy)")
     print(f"{'perturbation':30s} {'found':>6s} {'agree':>6s} {'agree*':>7s} {'agree+':>7s} {'flagged':>8s} "
-          f"{'other':>6s} {'conf shift':>10s}  reasons")
+          f"{'other':>6s} {'top1':>6s} {'drift':>6s} {'conf shift':>10s}  reasons")
     for name, r in results.items():
         fmt = lambda v: "  -  " if v is None else f"{v:.3f}"  # noqa: E731
         print(f"{name:30s} {fmt(r['face_found']):>6s} {fmt(r['agreement']):>6s} "
               f"{fmt(r['agreement_unflagged']):>7s} {fmt(r['agreement_confident']):>7s} "
-              f"{fmt(r['quality_flagged']):>8s} {fmt(r['other_emotion']):>6s} {fmt(r['confidence_shift']):>10s}  "
+              f"{fmt(r['quality_flagged']):>8s} {fmt(r['other_emotion']):>6s} {fmt(r['top_agreement']):>6s} "
+              f"{fmt(r['drift']):>6s} {fmt(r['confidence_shift']):>10s}  "
               f"{r['flag_reasons']}")
     print("agree = all found faces (a face flagged `uncertain` by quality counts as disagreeing);"
           " agree* = faces quality did not flag; agree+ = faces whose clean label is an emotion, not uncertain;"
-          " other = faces given an emotion other than the clean label (a wrong reading, not a refusal)")
+          " other = faces given an emotion other than the clean label (a wrong reading, not a refusal);"
+          " top1 = same most probable emotion, whatever the thresholds made of it; drift = mean total-variation"
+          " distance between the clean and perturbed probabilities (0 = the same reading, 1 = disjoint)")
+    if args.images is None:
+        astronaut = cv2.imread(str(ROOT / "samples" / "astronaut.jpg"), cv2.IMREAD_COLOR)
+        spread = roll_spread(config, astronaut)
+        if spread:
+            print("\neye-line roll of the same upright face at 10 positions (degrees; should not depend on"
+                  f" where she stands), zoom_align = {str(config.expression.zoom_align).lower()}:")
+            for where, rolls in spread.items():
+                if rolls:
+                    print(f"  {where:12s} {min(rolls):+6.1f} .. {max(rolls):+6.1f}  (spread {max(rolls) - min(rolls):.1f})")
     if "labelled" in clean:
         print(f"\naccuracy against the folder labels ({clean['labelled']} labelled images)")
         print(f"{'':30s} {'correct':>8s} {'refused':>8s} {'wrong':>6s} {'missed':>7s}")

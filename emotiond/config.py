@@ -144,6 +144,9 @@ class ExpressionConfig:
     # ... unless the reading is at least this sure, and surer the poorer the view (the bar rises from
     # this at min_quality to never at quality 0; FacePipeline.needed_confidence). 1.0: never read.
     sure_confidence: float = field(default=0.8, metadata=_range(0.0, 1.0))
+    # find each face again in a view zoomed on it before reading it, so the eye line that levels the
+    # crop is measured at a useful size (BlazeFace only: one more detector run per reading)
+    zoom_align: bool = True
 
     def validate(self) -> None:
         if not 1 <= len(self.crop_scales) <= 5:

@@ -16,7 +16,7 @@ from emotiond.events import EmotionEvent, FaceLost
 from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.perception.align import square_crop
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import Detection
+from emotiond.perception.face_detect import Detection, iou
 from emotiond.perception.face_quality import TOO_BLURRY, TOO_DARK, TOO_SMALL, TURNED, assess
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.perception.tracking import FaceTracker
@@ -73,6 +73,98 @@ def test_blazeface_roll_follows_the_head_and_the_crop_is_levelled(default_config
     plain = clf.crop(rolled_frame, rolled.box, None).astype(np.float32)
     aligned = clf.crop(rolled_frame, rolled.box, rolled.roll).astype(np.float32)
     assert np.abs(aligned - reference).mean() < np.abs(plain - reference).mean()
+
+
+def small_portrait(astronaut: np.ndarray, x: int, blur: float = 0.0) -> np.ndarray:
+    """The astronaut's head and shoulders as a 220 px tile at ``x``: her face is ~90 px wide, the
+    size of a face across a living room, and 18 px of BlazeFace's 128 px input."""
+    tile = cv2.resize(astronaut[0:300, 90:390], (220, 220), interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 100, np.uint8)
+    frame[130:350, x : x + 220] = tile
+    return cv2.GaussianBlur(frame, (0, 0), blur) if blur else frame
+
+
+def test_a_zoomed_view_measures_the_roll_of_a_small_face_that_the_whole_frame_gets_wrong(
+        default_config, astronaut) -> None:
+    detector = FacePipeline.from_config(default_config).detector
+    whole, zoomed, zoomed_rolled = [], [], []
+    for x in range(0, 300, 30):
+        frame = small_portrait(astronaut, x)
+        first = detector.detect(frame)[0]
+        closer = detector.zoomed(frame, first.box)
+        assert closer is not None and iou(closer.box, first.box) > 0.5
+        whole.append(first.roll)
+        zoomed.append(closer.roll)
+        rotation = cv2.getRotationMatrix2D((x + 110, 240), 15, 1.0)  # counter-clockwise about the head
+        rolled = cv2.warpAffine(frame, rotation, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+        found = detector.detect(rolled)
+        rolled_closer = detector.zoomed(rolled, found[0].box) if found else None
+        zoomed_rolled.append(None if rolled_closer is None else rolled_closer.roll)
+    # the same upright face, moved sideways: the whole-frame eye line swings by tens of degrees
+    assert max(whole) - min(whole) > 15
+    assert max(zoomed) - min(zoomed) < 4 and all(abs(r) < 8 for r in zoomed)
+    turned = [(z, r) for z, r in zip(zoomed, zoomed_rolled) if r is not None]
+    assert len(turned) >= 8 and all(abs((z - r) - 15.0) < 5 for z, r in turned)
+
+
+def test_no_zoomed_view_for_a_face_that_fills_the_frame_or_where_there_is_no_face(
+        default_config, astronaut) -> None:
+    detector = FacePipeline.from_config(default_config).detector
+    close_up = cv2.resize(astronaut[0:300, 90:390], (640, 640))[80:560]
+    face = detector.detect(close_up)[0]
+    assert face.box[2] * 2.5 * 1.25 > 640 and detector.zoomed(close_up, face.box) is None
+    wall = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    assert detector.zoomed(wall, (300, 200, 90, 90)) is None
+
+
+@pytest.mark.parametrize("zoom_align", [True, False])
+def test_each_reading_is_levelled_by_the_zoomed_roll_unless_zoom_align_is_off(
+        default_config, astronaut, zoom_align) -> None:
+    config = dataclasses.replace(default_config,
+                                 expression=dataclasses.replace(default_config.expression, zoom_align=zoom_align))
+    pipeline = FacePipeline.from_config(config)
+    frame = small_portrait(astronaut, 0)
+    first = pipeline.detector.detect(frame)[0]
+    closer = pipeline.detector.zoomed(frame, first.box)
+    assert closer is not None and abs(first.roll - closer.roll) > 10
+    rolls: list[float | None] = []
+    classify = pipeline.classifier.classify
+
+    def spy(frame, box, roll=None, scales=None):  # type: ignore[no-untyped-def]
+        rolls.append(roll)
+        return classify(frame, box, roll, scales)
+
+    pipeline.classifier.classify = spy  # type: ignore[method-assign]
+    pipeline.process(frame, 0.0)
+    assert rolls == [pytest.approx(closer.roll if zoom_align else first.roll)]
+
+
+def test_an_upright_face_at_the_edge_of_the_frame_is_not_called_turned(default_config, astronaut) -> None:
+    """The whole-frame pass gives the upright astronaut at x=0 a roll of about -50 degrees, which
+    quality took for a turned head: `uncertain` (turned) instead of `happy`."""
+    frame = small_portrait(astronaut, 0)
+    faces = {}
+    for zoom_align in (True, False):
+        config = dataclasses.replace(default_config,
+                                     expression=dataclasses.replace(default_config.expression, zoom_align=zoom_align))
+        (faces[zoom_align],) = FacePipeline.from_config(config).classify_still(frame)
+    assert faces[True].prediction.label == "happy" and faces[True].quality_reason != TURNED
+    assert faces[False].prediction.label == "uncertain" and faces[False].quality_reason == TURNED
+
+
+def test_a_blurred_small_face_is_read_as_it_is_once_its_crop_is_levelled_by_the_zoomed_roll(
+        default_config, astronaut) -> None:
+    """At x=357 the whole-frame pass reads the upright astronaut as rolled by about -27 degrees: the
+    crop turned by that, blurred, read as neutral/sad/happy in near-equal parts (uncertain)."""
+    frame = small_portrait(astronaut, 357, blur=2.0)
+    readings = {}
+    for zoom_align in (True, False):
+        config = dataclasses.replace(default_config,
+                                     expression=dataclasses.replace(default_config.expression, zoom_align=zoom_align))
+        (face,) = FacePipeline.from_config(config).classify_still(frame)
+        readings[zoom_align] = face.prediction
+    assert readings[True].label == "happy" and readings[True].probabilities["happy"] > 0.5
+    assert readings[False].probabilities["happy"] < 0.4
 
 
 def test_haar_has_no_keypoints_so_faces_stay_upright_and_roll_is_not_judged() -> None:

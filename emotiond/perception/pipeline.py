@@ -18,7 +18,7 @@ from emotiond.config import Config
 from emotiond.events import UNCERTAIN, EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
 from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import FaceDetector, clip_box
+from emotiond.perception.face_detect import Detection, FaceDetector, clip_box
 from emotiond.perception.face_path import build_face_models
 from emotiond.perception.face_quality import FaceQuality, assess
 from emotiond.perception.motion import MotionDetector, MotionGate
@@ -62,6 +62,7 @@ class FacePipeline:
     gate: MotionGate | None = None  # None: every frame is analysed
     min_quality: float = 0.3
     sure_confidence: float = 0.8  # below min_quality, still read a face the model is at least this sure of
+    zoom_align: bool = True  # measure a face's roll again in a view zoomed on it before reading it
     times: StageTimes = field(default_factory=StageTimes)
 
     def __post_init__(self) -> None:
@@ -86,7 +87,7 @@ class FacePipeline:
             if m.enabled else None
         return cls(models.detector, models.classifier, config.faces.detect_every, e.every, config.faces.hold_frames,
                    config.faces.match_iou, e.smoothing, e.history, e.ema_alpha, e.uncertain_below,
-                   gate=gate, min_quality=e.min_quality, sure_confidence=e.sure_confidence)
+                   gate=gate, min_quality=e.min_quality, sure_confidence=e.sure_confidence, zoom_align=e.zoom_align)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -162,9 +163,10 @@ class FacePipeline:
             if n - state.last_classified < self.classify_every or track.held:
                 continue
             face_frame = gray if self.classifier.gray else frame_bgr
-            probs = self.classifier.classify(face_frame, track.box, track.roll, self._scales_for(state))
+            roll = self._roll_for(frame_bgr, track)
+            probs = self.classifier.classify(face_frame, track.box, roll, self._scales_for(state))
             state.classified += 1
-            state.quality = assess(gray, track.box, track.roll)
+            state.quality = assess(gray, track.box, roll)
             ts0 = time.perf_counter()
             state.prediction = self._decide_face(state, probs)
             t_smooth += time.perf_counter() - ts0
@@ -175,6 +177,20 @@ class FacePipeline:
             events.append(self._emotion_event(n, ts, update.tracks, gray.shape))
         self.times = StageTimes(t1 - t0, t2 - t1, t3 - t2 - t_smooth, t_smooth, t0 - tm, detect)
         return events
+
+    def _roll_for(self, frame_bgr: np.ndarray, track: Track) -> float | None:
+        """The roll that levels this reading's crop: measured again in a view zoomed on the face
+        (``BlazeFaceDetector.zoomed``) when the detector can, else the track's from its last
+        detection. Why: the whole-frame pass sees a living-room face at 15-20 px, where its eye
+        keypoints are off by up to 50 degrees, and a crop levelled by that is turned, not levelled.
+        The zoomed box is not used for the crop: it moved readings less steadily than the track's
+        (benchmarks/RESULTS.md, session 6)."""
+        zoomed = getattr(self.detector, "zoomed", None)
+        if self.zoom_align and zoomed is not None:
+            closer: Detection | None = zoomed(frame_bgr, track.box)
+            if closer is not None:
+                return closer.roll
+        return track.roll
 
     def _scales_for(self, state: _FaceState) -> tuple[float, ...]:
         """Every crop size for a face's first reading (and so for a still); after that one size per
