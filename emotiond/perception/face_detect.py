@@ -128,6 +128,11 @@ def _low_light_gain(small: np.ndarray, frame_mean: float) -> np.ndarray:
     return cv2.convertScaleAbs(small, alpha=gain)
 
 
+ZOOM_CONTEXT = 2.5  # the zoomed view is this many face sides wide (the steadiest roll of 1.6, 2.0 and 2.5)
+_ZOOM_GAIN_MIN = 1.25  # a view this close to the whole frame would see no more than the first pass did
+_ZOOM_MIN_IOU = 0.3  # the re-detected face must be the one asked about
+
+
 class BlazeFaceDetector:
     """BlazeFace (short- or full-range, per its manifest): letterbox, decode anchors, NMS, unletterbox."""
 
@@ -225,10 +230,6 @@ class BlazeFaceDetector:
                 best, overlap = back, iou(back.box, wanted)
         return best
 
-
-ZOOM_CONTEXT = 2.5  # the zoomed view is this many face sides wide (2.0 measured alike, 1.6 less steady)
-_ZOOM_GAIN_MIN = 1.25  # a view this close to the whole frame would see no more than the first pass did
-_ZOOM_MIN_IOU = 0.3  # the re-detected face must be the one asked about
 
 
 class HaarDetector:
