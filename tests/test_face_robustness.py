@@ -115,6 +115,12 @@ def test_no_zoomed_view_for_a_face_that_fills_the_frame_or_where_there_is_no_fac
     assert face.box[2] * 2.5 * 1.25 > 640 and detector.zoomed(close_up, face.box) is None
     wall = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     assert detector.zoomed(wall, (300, 200, 90, 90)) is None
+    # a predicted box may reach past the edge, or be empty: no view, no error
+    frame = small_portrait(astronaut, 0)
+    for box in [(-500, -500, 90, 90), (600, 400, 90, 90), (10, 10, 0, 0)]:
+        assert detector.zoomed(frame, box) is None
+    x, y, w, h = detector.detect(frame)[0].box
+    assert detector.zoomed(frame, (x - w / 3, y + 0.5, w + 0.25, h)) is not None  # its view is padded past the edge
 
 
 @pytest.mark.parametrize("zoom_align", [True, False])
