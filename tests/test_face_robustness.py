@@ -145,6 +145,29 @@ def test_each_reading_is_levelled_by_the_zoomed_roll_unless_zoom_align_is_off(
     assert rolls == [pytest.approx(closer.roll if zoom_align else first.roll)]
 
 
+@pytest.mark.parametrize("zoom", [True, False])
+def test_analyze_levels_its_crops_as_the_daemon_does(default_config, astronaut, zoom) -> None:
+    from emotiond.analyze.faces import observe_frame
+
+    pipeline = FacePipeline.from_config(default_config)
+    frame = small_portrait(astronaut, 0)
+    first = pipeline.detector.detect(frame)[0]
+    closer = pipeline.detector.zoomed(frame, first.box)
+    assert closer is not None
+    rolls: list[float | None] = []
+    classify = pipeline.classifier.classify
+
+    def spy(frame, box, roll=None, scales=None):  # type: ignore[no-untyped-def]
+        rolls.append(roll)
+        return classify(frame, box, roll, scales)
+
+    pipeline.classifier.classify = spy  # type: ignore[method-assign]
+    obs = observe_frame(0, 0.0, frame, 0.0, pipeline.detector, pipeline.classifier,
+                        pipeline.detector if zoom else None)
+    assert len(obs.faces) == 1
+    assert rolls == [pytest.approx(closer.roll if zoom else first.roll)]
+
+
 def test_an_upright_face_at_the_edge_of_the_frame_is_not_called_turned(default_config, astronaut) -> None:
     """The whole-frame pass gives the upright astronaut at x=0 a roll of about -50 degrees, which
     quality took for a turned head: `uncertain` (turned) instead of `happy`."""

@@ -134,6 +134,7 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
     if cfg.tiles > 1:
         detector = TiledDetector(detector, cfg.tiles, max_faces=cfg.max_faces)
     classifier = models.classifier
+    zoomer = models.detector if config.expression.zoom_align else None  # the untiled one: it looks at one face
     fusion = FusionModel.load(config.models_dir / cfg.fusion_model)
 
     # pass 1: score sampled frames, measure inter-frame differences
@@ -148,7 +149,7 @@ def analyze_clip(clip: str | Path, config: Config, *, audio_path: str | Path | N
         prev = small
         count = index + 1
         if index % step == 0:
-            frames.append(observe_frame(index, index / info.fps, frame, diff, detector, classifier))
+            frames.append(observe_frame(index, index / info.fps, frame, diff, detector, classifier, zoomer))
         progress.update("scoring", count, max(info.frame_count, count))
     if not frames:
         raise ClipError(f"{info.path}: no decodable video frames")

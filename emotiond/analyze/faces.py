@@ -66,16 +66,23 @@ def frame_sentiment(faces: Sequence[FaceObs]) -> np.ndarray:
 
 
 def observe_frame(index: int, time: float, frame_bgr: np.ndarray, diff: float, detector: FaceDetector,
-                  classifier: ExpressionClassifier) -> FrameObs:
-    """Detect and classify every face, weight them by saliency, and sum up the frame."""
+                  classifier: ExpressionClassifier, zoomer: object | None = None) -> FrameObs:
+    """Detect and classify every face, weight them by saliency, and sum up the frame. Each crop is
+    levelled by the face's eye line as the daemon's are (when the manifest asks for ``align_roll``):
+    measured in a view zoomed on the face when ``zoomer`` (a BlazeFace detector, with
+    ``expression.zoom_align``) is given, since the whole-frame keypoints of a small face are tens of
+    degrees off; else the detection's own (Haar: none, the crop stays upright)."""
     height, width = frame_bgr.shape[:2]
     saliency = spectral_residual(frame_bgr)
+    zoomed = getattr(zoomer, "zoomed", None)
     faces = []
     for det in detector.detect(frame_bgr):
         box = clip_box(det.box, width, height)
         if box is None:
             continue
-        probs = np.asarray(classifier.classify(frame_bgr, box), dtype=np.float64)
+        closer = zoomed(frame_bgr, det.box) if zoomed is not None else None
+        roll = closer.roll if closer is not None else det.roll
+        probs = np.asarray(classifier.classify(frame_bgr, box, roll), dtype=np.float64)
         faces.append(FaceObs(box, float(det.score), probs, to_sentiment(classifier.labels, probs),
                              box_ratio(saliency, box, width, height)))
     share = min(1.0, sum(box_mass(saliency, f.box, width, height) for f in faces))
