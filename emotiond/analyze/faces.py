@@ -25,7 +25,7 @@ from emotiond.analyze.sentiment import (
     valence,
 )
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import FaceDetector, clip_box
+from emotiond.perception.face_detect import FaceDetector, clip_box, levelling_roll
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,12 @@ def observe_frame(index: int, time: float, frame_bgr: np.ndarray, diff: float, d
     degrees off; else the detection's own (Haar: none, the crop stays upright)."""
     height, width = frame_bgr.shape[:2]
     saliency = spectral_residual(frame_bgr)
-    zoomed = getattr(zoomer, "zoomed", None)
     faces = []
     for det in detector.detect(frame_bgr):
         box = clip_box(det.box, width, height)
         if box is None:
             continue
-        closer = zoomed(frame_bgr, det.box) if zoomed is not None else None
-        roll = closer.roll if closer is not None else det.roll
+        roll = levelling_roll(zoomer, frame_bgr, det.box, det.roll)
         probs = np.asarray(classifier.classify(frame_bgr, box, roll), dtype=np.float64)
         faces.append(FaceObs(box, float(det.score), probs, to_sentiment(classifier.labels, probs),
                              box_ratio(saliency, box, width, height)))

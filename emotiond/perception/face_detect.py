@@ -232,6 +232,16 @@ class BlazeFaceDetector:
 
 
 
+def levelling_roll(zoomer: object | None, frame_bgr: np.ndarray, box: tuple[float, float, float, float],
+                   fallback: float | None) -> float | None:
+    """The roll that levels a face's crop: the eye line measured in a view zoomed on the face when
+    ``zoomer`` can (``BlazeFaceDetector.zoomed``; None: zoom off), else ``fallback`` (the roll of the
+    face's last whole-frame detection; None for Haar, whose crops stay upright)."""
+    zoomed = getattr(zoomer, "zoomed", None)
+    closer: Detection | None = zoomed(frame_bgr, box) if zoomed is not None else None
+    return closer.roll if closer is not None else fallback
+
+
 class HaarDetector:
     """OpenCV's frontal-face cascade: no model file, no scores (reported as 1.0)."""
 

@@ -18,7 +18,7 @@ from emotiond.config import Config
 from emotiond.events import UNCERTAIN, EmotionEvent, Event, FaceAppeared, FaceEmotion, FaceLost, Prediction, SceneEmotion
 from emotiond.fusion.smoothing import Smoother, decide, make_smoother
 from emotiond.perception.expression import ExpressionClassifier
-from emotiond.perception.face_detect import Detection, FaceDetector, clip_box
+from emotiond.perception.face_detect import FaceDetector, clip_box, levelling_roll
 from emotiond.perception.face_path import build_face_models
 from emotiond.perception.face_quality import FaceQuality, assess
 from emotiond.perception.motion import MotionDetector, MotionGate
@@ -185,12 +185,7 @@ class FacePipeline:
         keypoints are off by up to 50 degrees, and a crop levelled by that is turned, not levelled.
         The zoomed box is not used for the crop: it moved readings less steadily than the track's
         (benchmarks/RESULTS.md, session 6)."""
-        zoomed = getattr(self.detector, "zoomed", None)
-        if self.zoom_align and zoomed is not None:
-            closer: Detection | None = zoomed(frame_bgr, track.box)
-            if closer is not None:
-                return closer.roll
-        return track.roll
+        return levelling_roll(self.detector if self.zoom_align else None, frame_bgr, track.box, track.roll)
 
     def _scales_for(self, state: _FaceState) -> tuple[float, ...]:
         """Every crop size for a face's first reading (and so for a still); after that one size per
