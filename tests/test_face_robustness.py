@@ -123,16 +123,13 @@ def test_no_zoomed_view_for_a_face_that_fills_the_frame_or_where_there_is_no_fac
     assert detector.zoomed(frame, (x - w / 3, y + 0.5, w + 0.25, h)) is not None  # its view is padded past the edge
 
 
-@pytest.mark.parametrize("zoom_align", [True, False])
-def test_each_reading_is_levelled_by_the_zoomed_roll_unless_zoom_align_is_off(
-        default_config, astronaut, zoom_align) -> None:
-    config = dataclasses.replace(default_config,
-                                 expression=dataclasses.replace(default_config.expression, zoom_align=zoom_align))
-    pipeline = FacePipeline.from_config(config)
-    frame = small_portrait(astronaut, 0)
+def rolls_asked_for(pipeline: FacePipeline, frame: np.ndarray) -> tuple[list[float | None], float, float]:
+    """Spies on the classifier: the rolls its crops are levelled by, plus the face's whole-frame and
+    zoomed rolls (the small portrait at x=0 gets rolls more than 10 degrees apart)."""
     first = pipeline.detector.detect(frame)[0]
     closer = pipeline.detector.zoomed(frame, first.box)
-    assert closer is not None and abs(first.roll - closer.roll) > 10
+    assert first.roll is not None and closer is not None and closer.roll is not None
+    assert abs(first.roll - closer.roll) > 10
     rolls: list[float | None] = []
     classify = pipeline.classifier.classify
 
@@ -141,8 +138,19 @@ def test_each_reading_is_levelled_by_the_zoomed_roll_unless_zoom_align_is_off(
         return classify(frame, box, roll, scales)
 
     pipeline.classifier.classify = spy  # type: ignore[method-assign]
+    return rolls, first.roll, closer.roll
+
+
+@pytest.mark.parametrize("zoom_align", [True, False])
+def test_each_reading_is_levelled_by_the_zoomed_roll_unless_zoom_align_is_off(
+        default_config, astronaut, zoom_align) -> None:
+    config = dataclasses.replace(default_config,
+                                 expression=dataclasses.replace(default_config.expression, zoom_align=zoom_align))
+    pipeline = FacePipeline.from_config(config)
+    frame = small_portrait(astronaut, 0)
+    rolls, whole, zoomed = rolls_asked_for(pipeline, frame)
     pipeline.process(frame, 0.0)
-    assert rolls == [pytest.approx(closer.roll if zoom_align else first.roll)]
+    assert rolls == [pytest.approx(zoomed if zoom_align else whole)]
 
 
 @pytest.mark.parametrize("zoom", [True, False])
@@ -151,21 +159,11 @@ def test_analyze_levels_its_crops_as_the_daemon_does(default_config, astronaut, 
 
     pipeline = FacePipeline.from_config(default_config)
     frame = small_portrait(astronaut, 0)
-    first = pipeline.detector.detect(frame)[0]
-    closer = pipeline.detector.zoomed(frame, first.box)
-    assert closer is not None
-    rolls: list[float | None] = []
-    classify = pipeline.classifier.classify
-
-    def spy(frame, box, roll=None, scales=None):  # type: ignore[no-untyped-def]
-        rolls.append(roll)
-        return classify(frame, box, roll, scales)
-
-    pipeline.classifier.classify = spy  # type: ignore[method-assign]
+    rolls, whole, zoomed = rolls_asked_for(pipeline, frame)
     obs = observe_frame(0, 0.0, frame, 0.0, pipeline.detector, pipeline.classifier,
                         pipeline.detector if zoom else None)
     assert len(obs.faces) == 1
-    assert rolls == [pytest.approx(closer.roll if zoom else first.roll)]
+    assert rolls == [pytest.approx(zoomed if zoom else whole)]
 
 
 def test_an_upright_face_at_the_edge_of_the_frame_is_not_called_turned(default_config, astronaut) -> None:
