@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 from emotiond.config import Config, load_config
 from emotiond.events import UNCERTAIN, EmotionEvent
-from emotiond.perception.face_detect import iou
+from emotiond.perception.face_detect import Detection, iou
 from emotiond.perception.pipeline import FacePipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,15 +218,34 @@ def faces_of(pipeline: FacePipeline, frame: np.ndarray) -> list[Face]:
     return out
 
 
+class _KnownBox:
+    """A detector that 'finds' one given box (and looks closer with the real one): with it, a
+    perturbed face is read from exactly where the clean face moved to, so what is left of the
+    disagreement is the reading, not the detector's box."""
+
+    def __init__(self, real: Any, box: tuple[int, int, int, int]) -> None:
+        self.real, self.box = real, box
+
+    def detect(self, _frame: np.ndarray) -> list[Detection]:
+        return [Detection(self.box, 1.0)]
+
+    def zoomed(self, frame: np.ndarray, box: tuple[float, float, float, float]) -> Detection | None:
+        zoomed = getattr(self.real, "zoomed", None)
+        return zoomed(frame, box) if zoomed is not None else None
+
+
 def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, ...] | None = None,
-        images: Path | None = None) -> dict[str, Any]:
+        images: Path | None = None, known_box: bool = False) -> dict[str, Any]:
     """Agreement (and, for images under a label folder, accuracy) per perturbation; ``images``
-    replaces the bundled faces with your own."""
-    def pipeline_for() -> FacePipeline:  # fresh state per image
+    replaces the bundled faces with your own; ``known_box`` reads each perturbed face from where
+    the clean face's box moved to instead of detecting it (a diagnostic)."""
+    def pipeline_for(box: tuple[int, int, int, int] | None = None) -> FacePipeline:  # fresh state per image
         pipeline = FacePipeline.from_config(config)
         if steps is not None:  # ablation: other preprocessing than the manifest's
             pipeline.classifier.steps = steps
             pipeline.classifier.align = "align_roll" in steps
+        if box is not None:
+            pipeline.detector = _KnownBox(pipeline.detector, box)
         return pipeline
 
     if images is not None:
@@ -259,8 +278,8 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
         for frame, clean, truth in usable:
             assert clean is not None
             seen = perturb(frame, rng, clean.box) if name.startswith("small") else perturb(frame, rng)
-            faces = faces_of(pipeline_for(), seen)
             want = _expected_box(name, clean.box)
+            faces = faces_of(pipeline_for(want if known_box else None), seen)
             match = max(faces, key=lambda f: iou(f.box, want) if want else 0.0, default=None)
             if match is None or (want is not None and iou(match.box, want) < 0.2):
                 judged.append((None, truth))
@@ -351,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", choices=("on", "off"), help="ablation: override expression.mirror_average")
     ap.add_argument("--zoom-align", choices=("on", "off"), help="ablation: override expression.zoom_align")
     ap.add_argument("--sure-confidence", type=float, help="ablation: override expression.sure_confidence (1.0: off)")
+    ap.add_argument("--known-box", action="store_true",
+                    help="diagnostic: read each perturbed face from where the clean face's box moved to, "
+                    "not from a detection, to tell the detector's share of the disagreement from the reading's")
     ap.add_argument("--images", type=Path, help="your own face images instead of the bundled ones; "
                     "those in a folder named after a label (DIR/happy/*.jpg) are also scored for accuracy")
     args = ap.parse_args(argv)
@@ -369,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--images {args.images}: not a directory")
     if args.images is not None and args.subject:
         ap.error("--subject picks among the bundled faces; it does not apply to --images")
-    results = run(config, args.subject, steps, args.images)
+    results = run(config, args.subject, steps, args.images, args.known_box)
     clean = results.pop("clean")
     if not clean["frames"]:
         print("no images to measure", file=sys.stderr)

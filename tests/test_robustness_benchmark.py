@@ -44,3 +44,22 @@ def test_images_must_be_a_directory(tmp_path) -> None:
     with pytest.raises(SystemExit) as exit_:
         rb.main(["--images", str(tmp_path / "missing")])
     assert exit_.value.code == 2
+
+
+def test_known_box_reads_every_perturbed_face_from_where_the_clean_one_moved(astronaut, tmp_path) -> None:
+    (tmp_path / "happy").mkdir()
+    cv2.imwrite(str(tmp_path / "happy" / "astronaut.png"), astronaut[0:300, 90:390])
+    out = tmp_path / "known.json"
+    assert rb.main(["--images", str(tmp_path), "--known-box", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for name in rb.PERTURBATIONS:
+        assert result[name]["face_found"] == 1.0, name  # no detector: even the darkest view is "found"
+        assert 0.0 <= result[name]["drift"] <= 1.0 and result[name]["top_agreement"] in (0.0, 1.0)
+    assert result["mirror"]["top_agreement"] == 1.0 and result["mirror"]["drift"] < 0.05
+
+
+def test_the_roll_line_shows_the_zoomed_roll_steadier_than_the_whole_frame_one(astronaut, default_config) -> None:
+    spread = rb.roll_spread(default_config, astronaut)
+    assert spread is not None and len(spread["whole frame"]) == len(spread["zoomed"]) == 10
+    whole, zoomed = spread["whole frame"], spread["zoomed"]
+    assert max(zoomed) - min(zoomed) < (max(whole) - min(whole)) / 4
