@@ -318,6 +318,15 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
     return results
 
 
+def sideways_portrait(astronaut: np.ndarray, x: int, blur: float = 0.0) -> np.ndarray:
+    """The astronaut's head and shoulders as a 220 px tile at ``x`` of a grey 640x480 frame: her face
+    is ~90 px wide, a face across a living room, and 18 px of BlazeFace's 128 px input."""
+    tile = cv2.resize(astronaut[0:300, 90:390], (220, 220), interpolation=cv2.INTER_AREA)
+    frame = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
+    frame[130:350, x : x + 220] = tile
+    return cv2.GaussianBlur(frame, (0, 0), blur) if blur else frame
+
+
 def roll_spread(config: Config, astronaut: np.ndarray) -> dict[str, list[float]] | None:
     """The eye-line roll BlazeFace gives the same upright face (the astronaut, ~90 px wide) moved
     sideways in 30 px steps: from the whole frame and from the view zoomed on the face. It should
@@ -326,11 +335,9 @@ def roll_spread(config: Config, astronaut: np.ndarray) -> dict[str, list[float]]
     zoomed = getattr(detector, "zoomed", None)
     if zoomed is None:
         return None  # Haar: no keypoints, no roll
-    tile = cv2.resize(astronaut[0:300, 90:390], (220, 220), interpolation=cv2.INTER_AREA)
     rolls: dict[str, list[float]] = {"whole frame": [], "zoomed": []}
     for x in range(0, 300, 30):
-        frame = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
-        frame[130:350, x : x + 220] = tile
+        frame = sideways_portrait(astronaut, x)
         found = detector.detect(frame)
         if not found or found[0].roll is None:
             continue

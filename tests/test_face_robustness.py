@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from benchmarks import robustness as rb
 from benchmarks import tracking as tb
 from emotiond.events import EmotionEvent, FaceLost
 from emotiond.models import Manifest, ModelError, TFLiteModel
@@ -75,21 +76,12 @@ def test_blazeface_roll_follows_the_head_and_the_crop_is_levelled(default_config
     assert np.abs(aligned - reference).mean() < np.abs(plain - reference).mean()
 
 
-def small_portrait(astronaut: np.ndarray, x: int, blur: float = 0.0) -> np.ndarray:
-    """The astronaut's head and shoulders as a 220 px tile at ``x``: her face is ~90 px wide, the
-    size of a face across a living room, and 18 px of BlazeFace's 128 px input."""
-    tile = cv2.resize(astronaut[0:300, 90:390], (220, 220), interpolation=cv2.INTER_AREA)
-    frame = np.full((480, 640, 3), 100, np.uint8)
-    frame[130:350, x : x + 220] = tile
-    return cv2.GaussianBlur(frame, (0, 0), blur) if blur else frame
-
-
 def test_a_zoomed_view_measures_the_roll_of_a_small_face_that_the_whole_frame_gets_wrong(
         default_config, astronaut) -> None:
     detector = FacePipeline.from_config(default_config).detector
     whole, zoomed, zoomed_rolled = [], [], []
     for x in range(0, 300, 30):
-        frame = small_portrait(astronaut, x)
+        frame = rb.sideways_portrait(astronaut, x)
         first = detector.detect(frame)[0]
         closer = detector.zoomed(frame, first.box)
         assert closer is not None and iou(closer.box, first.box) > 0.5
@@ -116,7 +108,7 @@ def test_no_zoomed_view_for_a_face_that_fills_the_frame_or_where_there_is_no_fac
     wall = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     assert detector.zoomed(wall, (300, 200, 90, 90)) is None
     # a predicted box may reach past the edge, or be empty: no view, no error
-    frame = small_portrait(astronaut, 0)
+    frame = rb.sideways_portrait(astronaut, 0)
     for box in [(-500, -500, 90, 90), (600, 400, 90, 90), (10, 10, 0, 0)]:
         assert detector.zoomed(frame, box) is None
     x, y, w, h = detector.detect(frame)[0].box
@@ -125,7 +117,7 @@ def test_no_zoomed_view_for_a_face_that_fills_the_frame_or_where_there_is_no_fac
 
 def rolls_asked_for(pipeline: FacePipeline, frame: np.ndarray) -> tuple[list[float | None], float, float]:
     """Spies on the classifier: the rolls its crops are levelled by, plus the face's whole-frame and
-    zoomed rolls (the small portrait at x=0 gets rolls more than 10 degrees apart)."""
+    zoomed rolls (the sideways portrait at x=0 gets rolls more than 10 degrees apart)."""
     first = pipeline.detector.detect(frame)[0]
     closer = pipeline.detector.zoomed(frame, first.box)
     assert first.roll is not None and closer is not None and closer.roll is not None
@@ -147,7 +139,7 @@ def test_each_reading_is_levelled_by_the_zoomed_roll_unless_zoom_align_is_off(
     config = dataclasses.replace(default_config,
                                  expression=dataclasses.replace(default_config.expression, zoom_align=zoom_align))
     pipeline = FacePipeline.from_config(config)
-    frame = small_portrait(astronaut, 0)
+    frame = rb.sideways_portrait(astronaut, 0)
     rolls, whole, zoomed = rolls_asked_for(pipeline, frame)
     pipeline.process(frame, 0.0)
     assert rolls == [pytest.approx(zoomed if zoom_align else whole)]
@@ -158,7 +150,7 @@ def test_analyze_levels_its_crops_as_the_daemon_does(default_config, astronaut, 
     from emotiond.analyze.faces import observe_frame
 
     pipeline = FacePipeline.from_config(default_config)
-    frame = small_portrait(astronaut, 0)
+    frame = rb.sideways_portrait(astronaut, 0)
     rolls, whole, zoomed = rolls_asked_for(pipeline, frame)
     obs = observe_frame(0, 0.0, frame, 0.0, pipeline.detector, pipeline.classifier,
                         pipeline.detector if zoom else None)
@@ -169,7 +161,7 @@ def test_analyze_levels_its_crops_as_the_daemon_does(default_config, astronaut, 
 def test_an_upright_face_at_the_edge_of_the_frame_is_not_called_turned(default_config, astronaut) -> None:
     """The whole-frame pass gives the upright astronaut at x=0 a roll of about -50 degrees, which
     quality took for a turned head: `uncertain` (turned) instead of `happy`."""
-    frame = small_portrait(astronaut, 0)
+    frame = rb.sideways_portrait(astronaut, 0)
     faces = {}
     for zoom_align in (True, False):
         config = dataclasses.replace(default_config,
@@ -183,7 +175,7 @@ def test_a_blurred_small_face_is_read_as_it_is_once_its_crop_is_levelled_by_the_
         default_config, astronaut) -> None:
     """At x=357 the whole-frame pass reads the upright astronaut as rolled by about -27 degrees: the
     crop turned by that, blurred, read as neutral/sad/happy in near-equal parts (uncertain)."""
-    frame = small_portrait(astronaut, 357, blur=2.0)
+    frame = rb.sideways_portrait(astronaut, 357, blur=2.0)
     readings = {}
     for zoom_align in (True, False):
         config = dataclasses.replace(default_config,

@@ -226,10 +226,10 @@ class BlazeFaceDetector:
             back = Detection((int(round(x0 + bx * scale)), int(round(y0 + by * scale)), int(round(bw * scale)),
                               int(round(bh * scale))), d.score,
                              tuple((x0 + px * scale, y0 + py * scale) for px, py in d.keypoints))
-            if iou(back.box, wanted) >= overlap:
-                best, overlap = back, iou(back.box, wanted)
+            o = iou(back.box, wanted)
+            if o >= overlap:
+                best, overlap = back, o
         return best
-
 
 
 def levelling_roll(zoomer: object | None, frame_bgr: np.ndarray, box: tuple[float, float, float, float],
