@@ -143,11 +143,18 @@ def cameraman_frames() -> list[np.ndarray]:
     return frames
 
 
+def _darker(frame: np.ndarray, light: float, read_noise: float | None, rng: np.random.Generator) -> np.ndarray:
+    """``light`` times the light; with ``read_noise``, sensor noise too (shot noise plus read noise of
+    that many grey levels); without it, only the 8-bit rounding of a dimmer exposure."""
+    dark = frame.astype(np.float32) * light
+    if read_noise is not None:
+        dark = dark + rng.normal(0.0, 1.0, dark.shape) * np.sqrt(dark * 0.5 + read_noise**2)
+    return np.clip(dark, 0, 255).astype(np.uint8)
+
+
 def _dim_noise(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An evening room under one lamp: a quarter of the light, then sensor noise (shot + read)."""
-    dark = frame.astype(np.float32) * 0.25
-    noisy = dark + rng.normal(0.0, 1.0, dark.shape) * np.sqrt(dark * 0.5 + 9.0)
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+    return _darker(frame, 0.25, 3.0, rng)
 
 
 def _blur(frame: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
@@ -188,6 +195,33 @@ PERTURBATIONS: dict[str, Callable[..., np.ndarray]] = {
     "small(100px)": _small,
     "mirror": _mirror,
     "combo(roll10+blur+dim+noise)": _combo,
+}
+
+
+def _graded(light: float, read_noise: float | None = None, blur: float = 0.0) -> Callable[..., np.ndarray]:
+    def graded(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        seen = _darker(frame, light, read_noise, rng) if light < 1.0 else frame
+        return cv2.GaussianBlur(seen, (0, 0), blur) if blur else seen
+    return graded
+
+
+# --sweep: the same kinds at other strengths, to show where the face path stops reading and
+# whether what the default table measures holds either side of the one strength it uses.
+SWEEP: dict[str, Callable[..., np.ndarray]] = {
+    "light 0.6": _graded(0.6),
+    "light 0.4": _graded(0.4),
+    "light 0.25": _graded(0.25),
+    "light 0.15": _graded(0.15),
+    "light 0.6 + 1 px blur": _graded(0.6, blur=1.0),
+    "light 0.4 + 1 px blur": _graded(0.4, blur=1.0),
+    "light 0.25 + 1 px blur": _graded(0.25, blur=1.0),
+    "light 0.4 + noise": _graded(0.4, 3.0),
+    "light 0.25 + noise": _graded(0.25, 3.0),
+    "light 0.25 + strong noise": _graded(0.25, 10.0),
+    "light 0.15 + noise": _graded(0.15, 3.0),
+    "blur 1 px": _graded(1.0, blur=1.0),
+    "blur 1.5 px": _graded(1.0, blur=1.5),
+    "blur 3 px": _graded(1.0, blur=3.0),
 }
 
 
@@ -235,10 +269,11 @@ class _KnownBox:
 
 
 def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, ...] | None = None,
-        images: Path | None = None, known_box: bool = False) -> dict[str, Any]:
-    """Agreement (and, for images under a label folder, accuracy) per perturbation; ``images``
-    replaces the bundled faces with your own; ``known_box`` reads each perturbed face from where
-    the clean face's box moved to instead of detecting it (a diagnostic)."""
+        images: Path | None = None, known_box: bool = False,
+        perturbations: dict[str, Callable[..., np.ndarray]] | None = None) -> dict[str, Any]:
+    """Agreement (and, for images under a label folder, accuracy) per perturbation (default
+    ``PERTURBATIONS``); ``images`` replaces the bundled faces with your own; ``known_box`` reads each
+    perturbed face from where the clean face's box moved to instead of detecting it (a diagnostic)."""
     def pipeline_for(box: tuple[int, int, int, int] | None = None) -> FacePipeline:  # fresh state per image
         pipeline = FacePipeline.from_config(config)
         if steps is not None:  # ablation: other preprocessing than the manifest's
@@ -269,7 +304,7 @@ def run(config: Config, only: str | list[str] | None = None, steps: tuple[str, .
     results["clean"] = {"frames": len(clean_faces), "face_found": len(usable), "labels": labels,
                         **_truth_counts([(f, t) for _fr, f, t in clean_faces])}
     rng = np.random.default_rng(17)
-    for name, perturb in PERTURBATIONS.items():
+    for name, perturb in (PERTURBATIONS if perturbations is None else perturbations).items():
         found = agree = flagged = agree_unflagged = unflagged = agree_confident = confident = other = same_top = 0
         shifts: list[float] = []
         drifts: list[float] = []
@@ -380,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--known-box", action="store_true",
                     help="diagnostic: read each perturbed face from where the clean face's box moved to, "
                     "not from a detection, to tell the detector's share of the disagreement from the reading's")
+    ap.add_argument("--sweep", action="store_true",
+                    help="dim light, sensor noise and blur at several strengths instead of the default perturbations")
     ap.add_argument("--images", type=Path, help="your own face images instead of the bundled ones; "
                     "those in a folder named after a label (DIR/happy/*.jpg) are also scored for accuracy")
     args = ap.parse_args(argv)
@@ -398,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--images {args.images}: not a directory")
     if args.images is not None and args.subject:
         ap.error("--subject picks among the bundled faces; it does not apply to --images")
-    results = run(config, args.subject, steps, args.images, args.known_box)
+    results = run(config, args.subject, steps, args.images, args.known_box, SWEEP if args.sweep else None)
     clean = results.pop("clean")
     if not clean["frames"]:
         print("no images to measure", file=sys.stderr)

@@ -18,7 +18,7 @@ from emotiond.models import Manifest, ModelError, TFLiteModel
 from emotiond.perception.align import square_crop
 from emotiond.perception.expression import ExpressionClassifier
 from emotiond.perception.face_detect import Detection, iou
-from emotiond.perception.face_quality import TOO_BLURRY, TOO_DARK, TOO_SMALL, TURNED, assess
+from emotiond.perception.face_quality import TOO_BLURRY, TOO_DARK, TOO_SMALL, TURNED, QualityLimits, assess, exposure_gain
 from emotiond.perception.pipeline import FacePipeline
 from emotiond.perception.tracking import FaceTracker
 
@@ -336,6 +336,31 @@ def test_quality_flags_dark_blurred_small_and_rolled_faces(astronaut) -> None:
     assert assess(gray, box, 60.0).reason == TURNED
     for q in (assess((gray * 0.05).astype(np.uint8), box, 0.0), assess(gray, box, 60.0)):
         assert 0.0 <= q.score < 0.3
+
+
+def test_sharpness_is_judged_at_a_normal_exposure(astronaut) -> None:
+    gray = cv2.cvtColor(portrait_frame(astronaut), cv2.COLOR_BGR2GRAY)
+    box = (120, 110, 100, 100)
+    soft = cv2.GaussianBlur(gray, (0, 0), 1.0)  # a little soft, as a lamp-lit room's longer exposure gives
+    bright = assess(soft, box, 0.0)
+    assert bright.score == pytest.approx(1.0)
+    for light in (0.4, 0.3):  # the same face in less light: as sharp as in full light, so still readable
+        dim = assess((soft * light).astype(np.uint8), box, 0.0)
+        assert dim.score >= 0.5, (light, dim)  # it scored 0.08 at 0.3 of the light when judged as it came
+    # a dim face that is blurred as well is still called blurred
+    assert assess((cv2.GaussianBlur(gray, (0, 0), 4) * 0.3).astype(np.uint8), box, 0.0).reason == TOO_BLURRY
+    limits = QualityLimits()
+    assert exposure_gain(150.0, limits) == exposure_gain(100.0, limits) == 1.0
+    assert exposure_gain(50.0, limits) == pytest.approx(2.0) and exposure_gain(5.0, limits) == 4.0
+
+
+def test_a_dim_slightly_soft_face_is_read_not_refused_as_blurred(default_config, astronaut) -> None:
+    frame = portrait_frame(astronaut)
+    (clean,) = emotion_faces(FacePipeline.from_config(default_config), frame)
+    assert clean["label"] == "happy"
+    dim_soft = cv2.GaussianBlur((frame * 0.25).astype(np.uint8), (0, 0), 1.0)
+    (face,) = emotion_faces(fixed_box_pipeline(default_config, clean["box"]), dim_soft)
+    assert face["label"] == "happy" and face["quality"] >= default_config.expression.min_quality, face
 
 
 def fixed_box_pipeline(config, box) -> FacePipeline:

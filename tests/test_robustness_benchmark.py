@@ -63,3 +63,16 @@ def test_the_roll_line_shows_the_zoomed_roll_steadier_than_the_whole_frame_one(a
     assert spread is not None and len(spread["whole frame"]) == len(spread["zoomed"]) == 10
     whole, zoomed = spread["whole frame"], spread["zoomed"]
     assert max(zoomed) - min(zoomed) < (max(whole) - min(whole)) / 4
+
+
+def test_the_sweep_grades_light_noise_and_blur(astronaut, tmp_path, capsys) -> None:
+    (tmp_path / "happy").mkdir()
+    cv2.imwrite(str(tmp_path / "happy" / "astronaut.png"), astronaut[0:300, 90:390])
+    out = tmp_path / "sweep.json"
+    assert rb.main(["--images", str(tmp_path), "--sweep", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {*rb.SWEEP, "clean"} and "mirror" not in result
+    for name in ("light 0.6", "light 0.4 + 1 px blur", "light 0.25 + 1 px blur", "blur 1 px"):
+        assert result[name]["face_found"] == 1.0 and result[name]["agreement"] == 1.0, name  # read, not refused
+    assert result["blur 3 px"]["quality_flagged"] == 1.0  # too soft to read: refused with its reason
+    assert "light 0.15 + noise" in capsys.readouterr().out
