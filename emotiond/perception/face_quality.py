@@ -20,7 +20,8 @@ _SHARPNESS_SIDE = 96  # px: sharpness is measured on the face resized to this, s
 
 @dataclass(frozen=True)
 class QualityLimits:
-    """Where each factor reaches 0 (``*_bad``) and 1 (``*_good``); linear in between."""
+    """Where each factor reaches 0 (``*_bad``) and 1 (``*_good``), linear in between; and the
+    exposure at which sharpness is judged (``exposure_gain``)."""
 
     size_bad: float = 24.0  # face side, px
     size_good: float = 48.0
@@ -59,10 +60,10 @@ def face_region(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 def exposure_gain(mean_grey: float, limits: QualityLimits) -> float:
     """How much brighter a normally exposed view of this face would be. Why: the Laplacian's
     variance falls with the square of the light, so a sharp face at a third of it looked as soft
-    as a blurred one. On benchmarks/robustness.py's two portraits, at 0.25 and 0.4 of the light
-    with a 1 px blur, every face was refused as too_blurry (29 of 29, 12 of 29) while the model read
-    every one as it reads the clean face; judged at a normal exposure, all 58 are read and agree.
-    Darkness itself is judged by the brightness and contrast factors."""
+    as a blurred one. On benchmarks/robustness.py's two portraits with a 1 px blur, quality refused
+    as too_blurry 12 of 29 faces at 0.4 of the light and all 29 at 0.25, while the model read every
+    one as it reads the clean face (``--sweep``); judged at a normal exposure, all 58 are read and
+    agree. Darkness itself is judged by the brightness and contrast factors."""
     return min(limits.max_exposure_gain, max(1.0, limits.normal_grey / max(mean_grey, 1.0)))
 
 
