@@ -75,11 +75,12 @@ def assess(gray: np.ndarray, box: tuple[int, int, int, int], roll_deg: float | N
         return FaceQuality(0.0, TOO_SMALL, {TOO_SMALL: 0.0})
     side = min(box[2], box[3])
     mean, std = cv2.meanStdDev(region)
+    grey = float(mean[0, 0])
     resized = cv2.resize(region, (_SHARPNESS_SIDE, _SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
-    sharpness = float(cv2.Laplacian(resized, cv2.CV_32F).var()) * exposure_gain(float(mean[0, 0]), limits) ** 2
+    sharpness = float(cv2.Laplacian(resized, cv2.CV_32F).var()) * exposure_gain(grey, limits) ** 2
     factors = {
         TOO_SMALL: _ramp(side, limits.size_bad, limits.size_good),
-        TOO_DARK: _ramp(float(mean[0, 0]), limits.brightness_bad, limits.brightness_good),
+        TOO_DARK: _ramp(grey, limits.brightness_bad, limits.brightness_good),
         LOW_CONTRAST: _ramp(float(std[0, 0]), limits.contrast_bad, limits.contrast_good),
         TOO_BLURRY: _ramp(sharpness, limits.sharpness_bad, limits.sharpness_good),
         TURNED: 1.0 if roll_deg is None else 1.0 - _ramp(abs(roll_deg), limits.roll_good, limits.roll_bad),
